@@ -1,0 +1,225 @@
+package ledger
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/returnsd/returnsd/outcome"
+)
+
+// ApplyParams says which received file is applied, by whom, and how.
+type ApplyParams struct {
+	FileID int64  // from Receive; ignored with DryRun
+	Brand  string // the brand whose source delivered the file: the only brand it can touch
+	Actor  string // who, for the ledger events: "cli:alice", "source:acme-sftp"
+	// DryRun validates every row against the ledger and reports the outcomes, then
+	// rolls everything back: nothing is changed, not even the record of the file.
+	DryRun bool
+	// Inspect, when set, reads the outcomes inside the transaction, before it
+	// commits or (with DryRun) rolls back. A dry run writes its result file here.
+	Inspect func(ctx context.Context, outcomes OutcomeReader) error
+}
+
+// Summary counts what happened to the rows of a file.
+type Summary struct {
+	FileID    int64
+	Status    outcome.FileStatus
+	Rows      int
+	Applied   int
+	Rejected  int
+	Duplicate int
+	// ByCode counts rejected and duplicate rows by their code.
+	ByCode map[outcome.Code]int
+}
+
+// OutcomeReader calls fn with the outcome of every row of a file, in line order.
+type OutcomeReader func(ctx context.Context, fn func(outcome.Row) error) error
+
+var errRollback = errors.New("dry run: roll back")
+
+// applyFile runs the common frame of every file kind: one transaction, the brand's
+// lock, the file's status check, then stage (COPY the rows), then process (the
+// set-based statements), then the summary and the file's COMPLETED mark, which
+// commit together with the changes. A crash anywhere before the commit leaves
+// nothing; a rerun applies the file from scratch.
+func (l *Ledger) applyFile(ctx context.Context, p ApplyParams, kind string,
+	stage func(tx pgx.Tx) error, process func(tx pgx.Tx, brand, file int64) error) (Summary, error) {
+	var sum Summary
+	err := l.inTx(ctx, func(tx pgx.Tx) error {
+		brand, err := brandID(ctx, tx, p.Brand)
+		if err != nil {
+			return err
+		}
+		if err := lockBrand(ctx, tx, brand); err != nil {
+			return err
+		}
+		file := p.FileID
+		if p.DryRun {
+			// A placeholder the rollback removes: events and outcomes need a file to point at.
+			err := tx.QueryRow(ctx, `
+				INSERT INTO received_files (brand_id, source, name, size, sha256, status, bytes_kept)
+				VALUES ($1, 'dry-run', 'dry-run', 0, '', 'RECEIVED', false) RETURNING id`, brand).Scan(&file)
+			if err != nil {
+				return interpretError(err)
+			}
+		} else {
+			var status string
+			var owner int64
+			err := tx.QueryRow(ctx, "SELECT status, brand_id FROM received_files WHERE id = $1", file).Scan(&status, &owner)
+			if err != nil {
+				return fmt.Errorf("file %d: %w", file, interpretError(err))
+			}
+			if owner != brand {
+				return fmt.Errorf("file %d was received for another brand", file)
+			}
+			if status != string(outcome.Received) {
+				// Another replica finished it while we waited for the brand's lock.
+				sum, err = summarize(ctx, tx, file)
+				return err
+			}
+		}
+		if err := stage(tx); err != nil {
+			return err
+		}
+		if err := process(tx, brand, file); err != nil {
+			return err
+		}
+		if sum, err = complete(ctx, tx, file, kind); err != nil {
+			return err
+		}
+		if p.Inspect != nil {
+			if err := p.Inspect(ctx, outcomeReader(tx, file)); err != nil {
+				return err
+			}
+		}
+		if p.DryRun {
+			sum.FileID = 0
+			return errRollback
+		}
+		return nil
+	})
+	if err != nil && !errors.Is(err, errRollback) {
+		return Summary{}, err
+	}
+	return sum, nil
+}
+
+// complete marks the file COMPLETED with its counts and returns its summary.
+func complete(ctx context.Context, tx pgx.Tx, file int64, kind string) (Summary, error) {
+	sum, err := summarize(ctx, tx, file)
+	if err != nil {
+		return sum, err
+	}
+	_, err = tx.Exec(ctx, `
+		UPDATE received_files SET status = 'COMPLETED', kind = $2, finished_at = now(),
+			rows_total = $3, rows_applied = $4, rows_rejected = $5, rows_duplicate = $6
+		WHERE id = $1`, file, kind, sum.Rows, sum.Applied, sum.Rejected, sum.Duplicate)
+	sum.Status = outcome.Completed
+	return sum, interpretError(err)
+}
+
+func summarize(ctx context.Context, tx pgx.Tx, file int64) (Summary, error) {
+	sum := Summary{FileID: file, ByCode: map[outcome.Code]int{}}
+	if err := tx.QueryRow(ctx, "SELECT status FROM received_files WHERE id = $1", file).Scan(&sum.Status); err != nil {
+		return sum, interpretError(err)
+	}
+	rows, err := tx.Query(ctx, `
+		SELECT outcome, coalesce(code, ''), count(*) FROM row_outcomes WHERE file_id = $1 GROUP BY 1, 2`, file)
+	if err != nil {
+		return sum, interpretError(err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var o, code string
+		var n int
+		if err := rows.Scan(&o, &code, &n); err != nil {
+			return sum, err
+		}
+		sum.Rows += n
+		switch outcome.Outcome(o) {
+		case outcome.Applied:
+			sum.Applied += n
+		case outcome.Rejected:
+			sum.Rejected += n
+		case outcome.DuplicateRow:
+			sum.Duplicate += n
+		}
+		if code != "" {
+			sum.ByCode[outcome.Code(code)] += n
+		}
+	}
+	return sum, interpretError(rows.Err())
+}
+
+// Outcomes calls fn with the outcome of every row of a file, in line order.
+func (l *Ledger) Outcomes(ctx context.Context, fileID int64, fn func(outcome.Row) error) error {
+	conn, err := l.pool.Acquire(ctx)
+	if err != nil {
+		return interpretError(err)
+	}
+	defer conn.Release()
+	return outcomeReader(conn, fileID)(ctx, fn)
+}
+
+type rowsQuerier interface {
+	Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error)
+}
+
+func outcomeReader(q rowsQuerier, file int64) OutcomeReader {
+	return func(ctx context.Context, fn func(outcome.Row) error) error {
+		rows, err := q.Query(ctx, `
+			SELECT line, outcome, coalesce(code, ''), coalesce(message, ''), coalesce(action_id, 0),
+				old_amount::text, new_amount::text, old_payout::text, new_payout::text
+			FROM row_outcomes WHERE file_id = $1 ORDER BY line`, file)
+		if err != nil {
+			return interpretError(err)
+		}
+		defer rows.Close()
+		var r outcome.Row
+		var o, code string
+		var amounts [4]*string
+		for rows.Next() {
+			if err := rows.Scan(&r.Line, &o, &code, &r.Message, &r.ActionID,
+				&amounts[0], &amounts[1], &amounts[2], &amounts[3]); err != nil {
+				return err
+			}
+			r.Outcome, r.Code = outcome.Outcome(o), outcome.Code(code)
+			if r.OldAmount, err = parseAmount(amounts[0]); err != nil {
+				return err
+			}
+			if r.NewAmount, err = parseAmount(amounts[1]); err != nil {
+				return err
+			}
+			if r.OldPayout, err = parseAmount(amounts[2]); err != nil {
+				return err
+			}
+			if r.NewPayout, err = parseAmount(amounts[3]); err != nil {
+				return err
+			}
+			if err := fn(r); err != nil {
+				return err
+			}
+		}
+		return interpretError(rows.Err())
+	}
+}
+
+// rowSource is a parser's Next: a row, io.EOF at the end, or an error that stops the file.
+type rowSource[T any] func() (T, error)
+
+// eachRow drains next, calling fn for every row.
+func eachRow[T any](next rowSource[T], fn func(T)) error {
+	for {
+		row, err := next()
+		if errors.Is(err, io.EOF) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		fn(row)
+	}
+}

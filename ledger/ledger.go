@@ -1,0 +1,101 @@
+// Package ledger is the only package that talks SQL. It owns the schema (embedded,
+// numbered goose migrations), applies parsed files to the action ledger set-based
+// inside one transaction per file, and reads the ledger back for results and exports.
+package ledger
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgxpool"
+)
+
+// Ledger is a handle on the ledger database. It is safe for concurrent use.
+type Ledger struct {
+	pool   *pgxpool.Pool
+	logger *slog.Logger
+}
+
+// Open connects to the database at url. It does not migrate; call Migrate.
+func Open(ctx context.Context, url string, logger *slog.Logger) (*Ledger, error) {
+	if url == "" {
+		return nil, errors.New("ledger: no database URL (set DATABASE_URL or database.url)")
+	}
+	cfg, err := pgxpool.ParseConfig(url)
+	if err != nil {
+		return nil, fmt.Errorf("ledger: database URL: %w", err)
+	}
+	pool, err := pgxpool.NewWithConfig(ctx, cfg)
+	if err != nil {
+		return nil, fmt.Errorf("ledger: connect: %w", err)
+	}
+	if err := pool.Ping(ctx); err != nil {
+		pool.Close()
+		return nil, fmt.Errorf("ledger: connect: %w", interpretError(err))
+	}
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	return &Ledger{pool: pool, logger: logger}, nil
+}
+
+// Close releases the connections.
+func (l *Ledger) Close() { l.pool.Close() }
+
+// inTx runs fn in a transaction and commits it when fn returns nil. The rollback
+// runs even when ctx is cancelled, so a cancelled apply leaves nothing behind.
+func (l *Ledger) inTx(ctx context.Context, fn func(tx pgx.Tx) error) error {
+	tx, err := l.pool.Begin(ctx)
+	if err != nil {
+		return interpretError(err)
+	}
+	defer tx.Rollback(context.WithoutCancel(ctx))
+	if err := fn(tx); err != nil {
+		return err
+	}
+	return interpretError(tx.Commit(ctx))
+}
+
+// lockBrand serialises, for the rest of the transaction, everything that changes one
+// brand's actions: two files of a brand (or a file and the lifecycle job) never
+// interleave, on one replica or many.
+func lockBrand(ctx context.Context, tx pgx.Tx, brandID int64) error {
+	const lockClass = 0x7265 // "re": returnsd's advisory lock namespace
+	_, err := tx.Exec(ctx, "SELECT pg_advisory_xact_lock($1, $2)", lockClass, int32(brandID))
+	return interpretError(err)
+}
+
+// ErrTransient marks failures worth retrying: the connection dropped, the server
+// is restarting, a serialization conflict. Nothing was committed.
+var ErrTransient = errors.New("transient database failure")
+
+// interpretError translates driver errors at the boundary: transient ones wrap
+// ErrTransient so callers can retry without knowing PostgreSQL's codes.
+func interpretError(err error) error {
+	if err == nil {
+		return nil
+	}
+	var pgErr *pgconn.PgError
+	if errors.As(err, &pgErr) {
+		switch pgErr.Code[:2] {
+		case "08", "57", "53": // connection exception, operator intervention, insufficient resources
+			return fmt.Errorf("%w: %w", ErrTransient, err)
+		}
+		if pgErr.Code == "40001" || pgErr.Code == "40P01" { // serialization failure, deadlock
+			return fmt.Errorf("%w: %w", ErrTransient, err)
+		}
+		return err
+	}
+	if pgconn.SafeToRetry(err) || pgconn.Timeout(err) {
+		return fmt.Errorf("%w: %w", ErrTransient, err)
+	}
+	var netErr *pgconn.ConnectError
+	if errors.As(err, &netErr) {
+		return fmt.Errorf("%w: %w", ErrTransient, err)
+	}
+	return err
+}

@@ -1,0 +1,275 @@
+package ledger
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/returnsd/returnsd/processors"
+)
+
+// ApplyActionUpdates applies an action-update file (SPEC §3.1) to the brand's
+// actions: all of it or, on any error, none of it. next yields the parsed rows in
+// file order; an error from it other than io.EOF (a *processors.FileError, say)
+// aborts the apply and is returned unchanged, so the caller can quarantine the file.
+//
+// It is set-based: the rows are staged with one COPY, resolved to actions with one
+// join, and applied in rounds of statements that each update many actions — round
+// k takes every action's k-th row, so rows of one action apply in file order.
+func (l *Ledger) ApplyActionUpdates(ctx context.Context, p ApplyParams,
+	next func() (processors.ActionUpdate, error)) (Summary, error) {
+	stage := func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, createUpdateStage); err != nil {
+			return interpretError(err)
+		}
+		return copyRows(ctx, tx, copyUpdateStage, func(c *copyWriter) error {
+			return eachRow(next, func(u processors.ActionUpdate) {
+				c.int(int64(u.Line))
+				c.intOrNull(u.ActionID)
+				c.textOrNull(u.Oid)
+				c.intOrNull(u.TrackerID)
+				c.textOrNull(string(u.Operation))
+				c.bool(u.ReverseIfZero)
+				if u.HasAmount {
+					c.text(u.Amount.String())
+				} else {
+					c.null()
+				}
+				c.textOrNull(u.Currency)
+				c.textOrNull(u.CustomerStatus)
+				c.textOrNull(u.Reason)
+				c.textOrNull(u.RequestID)
+				c.textOrNull(u.Note)
+				if u.Err != nil {
+					c.text(string(u.Err.Code))
+					c.text(u.Err.Message)
+				} else {
+					c.null()
+					c.null()
+				}
+				c.endRow()
+			})
+		})
+	}
+	process := func(tx pgx.Tx, brand, file int64) error {
+		if _, err := tx.Exec(ctx, resolveUpdates, brand); err != nil {
+			return fmt.Errorf("resolve actions: %w", interpretError(err))
+		}
+		if _, err := tx.Exec(ctx, checkRequestIDs, brand); err != nil {
+			return fmt.Errorf("check request ids: %w", interpretError(err))
+		}
+		var rounds int
+		if err := tx.QueryRow(ctx, "SELECT coalesce(max(rnd), 0) FROM work WHERE outcome IS NULL").Scan(&rounds); err != nil {
+			return interpretError(err)
+		}
+		if _, err := tx.Exec(ctx, "CREATE TEMP TABLE seen (aid bigint, op text, PRIMARY KEY (aid, op)) ON COMMIT DROP"); err != nil {
+			return interpretError(err)
+		}
+		for k := 1; k <= rounds; k++ {
+			if _, err := tx.Exec(ctx, applyRound, k, brand, file, p.Actor); err != nil {
+				return fmt.Errorf("apply round %d: %w", k, interpretError(err))
+			}
+		}
+		_, err := tx.Exec(ctx, `
+			INSERT INTO file_rows (file_id, line, outcome, code, message, action_id, operation)
+			SELECT $1, line, outcome, code, message, aid, op FROM work WHERE outcome IS NOT NULL`, file)
+		return interpretError(err)
+	}
+	sum, err := l.applyFile(ctx, p, string(processors.ActionUpdates), stage, process)
+	if err != nil {
+		return Summary{}, fmt.Errorf("ledger: apply action updates: %w", err)
+	}
+	return sum, nil
+}
+
+const createUpdateStage = `
+CREATE TEMP TABLE stage (
+    line            int NOT NULL,
+    ref_action_id   bigint,
+    oid             text,
+    tracker_id      bigint,
+    op              text,
+    reverse_if_zero boolean NOT NULL,
+    amount          numeric(14, 2),
+    currency        text,
+    customer_status text,
+    reason          text,
+    request_id      text,
+    note            text,
+    code            text,
+    message         text
+) ON COMMIT DROP`
+
+const copyUpdateStage = `COPY stage FROM STDIN`
+
+// resolveUpdates finds each row's action, only among the brand's own actions: a row
+// naming another brand's action is ACTION_NOT_FOUND, like one naming no action.
+// It numbers the rows of each action (rnd) for the rounds that apply them in order.
+const resolveUpdates = `
+CREATE TEMP TABLE work ON COMMIT DROP AS
+SELECT r.*,
+    CASE WHEN r.code IS NULL THEN row_number() OVER (PARTITION BY r.aid ORDER BY r.line) END AS rnd,
+    CASE WHEN r.code IS NULL THEN count(*) OVER (PARTITION BY r.aid) END AS nrows
+FROM (
+    SELECT s.line, s.op, s.reverse_if_zero, s.amount, s.currency, s.customer_status, s.reason,
+        s.request_id, s.note,
+        CASE WHEN s.request_id IS NOT NULL THEN md5(concat_ws('|', s.ref_action_id, s.oid, s.tracker_id,
+            s.op, s.reverse_if_zero, s.amount, s.currency, s.customer_status, s.reason, s.note)) END AS req_hash,
+        coalesce(a.id, o.id) AS aid,
+        CASE
+            WHEN s.code IS NOT NULL THEN s.code
+            WHEN coalesce(a.id, o.id) IS NULL THEN 'ACTION_NOT_FOUND'
+        END AS code,
+        CASE
+            WHEN s.code IS NOT NULL THEN s.message
+            WHEN coalesce(a.id, o.id) IS NOT NULL THEN NULL
+            WHEN s.ref_action_id IS NOT NULL THEN 'No action ' || s.ref_action_id || ' in this program'
+            ELSE 'No action with Oid ' || s.oid || ' and ActionTrackerId ' || s.tracker_id || ' in this program'
+        END AS message,
+        CASE
+            WHEN s.code IS NOT NULL OR coalesce(a.id, o.id) IS NULL THEN 'REJECTED'
+        END AS outcome
+    FROM stage s
+    LEFT JOIN actions a ON s.code IS NULL AND a.id = s.ref_action_id AND a.brand_id = $1
+    LEFT JOIN LATERAL (
+        SELECT x.id FROM actions x
+        WHERE s.code IS NULL AND s.ref_action_id IS NULL
+            AND x.brand_id = $1 AND x.oid = s.oid AND x.tracker_id = s.tracker_id
+        ORDER BY x.event_date DESC, x.id DESC LIMIT 1
+    ) o ON true
+) r`
+
+// checkRequestIDs settles RequestIds before anything applies: a key already applied
+// (by an earlier file, or an earlier row of this one) with the same content makes
+// the row a duplicate; with other content, a conflict.
+const checkRequestIDs = `
+UPDATE work w SET
+    outcome = CASE WHEN d.same THEN 'DUPLICATE_ROW' ELSE 'REJECTED' END,
+    code = CASE WHEN d.same THEN 'DUPLICATE_REQUEST_ID' ELSE 'REQUEST_ID_CONFLICT' END,
+    message = CASE
+        WHEN d.earlier_file IS NOT NULL AND d.same THEN 'RequestId ' || w.request_id || ' was applied by file ' || d.earlier_file || ', line ' || d.earlier_line
+        WHEN d.earlier_file IS NOT NULL THEN 'RequestId ' || w.request_id || ' was applied by file ' || d.earlier_file || ', line ' || d.earlier_line || ' with other content'
+        WHEN d.same THEN 'RequestId ' || w.request_id || ' repeats line ' || d.first_line
+        ELSE 'RequestId ' || w.request_id || ' is used by line ' || d.first_line || ' with other content'
+    END
+FROM (
+    SELECT k.line, r.file_id AS earlier_file, r.line AS earlier_line, k.first_line,
+        coalesce(r.content_hash, k.first_hash) = k.req_hash AS same
+    FROM (
+        SELECT line, request_id, req_hash,
+            first_value(line) OVER (PARTITION BY request_id ORDER BY line) AS first_line,
+            first_value(req_hash) OVER (PARTITION BY request_id ORDER BY line) AS first_hash
+        FROM work WHERE request_id IS NOT NULL AND outcome IS NULL
+    ) k
+    LEFT JOIN request_ids r ON r.brand_id = $1 AND r.request_id = k.request_id
+    WHERE r.request_id IS NOT NULL OR k.line <> k.first_line
+) d
+WHERE w.line = d.line`
+
+// applyRound applies the k-th row of every action ($1 = k). It decides each
+// row's fate from the action's current state and contract (SPEC §2, §3.1), then in
+// the same statement updates the actions, appends one ledger event per change,
+// records RequestIds, and writes the outcome of every row that changed nothing.
+// seen remembers the (action, operation) pairs of actions with several rows, for
+// DUPLICATE_ROW: the first row for a pair wins.
+const applyRound = `
+WITH cur AS (
+    SELECT w.line, w.aid, w.amount AS row_amount, w.currency AS row_currency,
+        w.customer_status AS row_customer_status, w.reason, w.request_id, w.req_hash, w.note, w.nrows,
+        CASE WHEN w.op = 'MODIFY' AND w.reverse_if_zero AND a.amount > 0 THEN 'REVERSE' ELSE w.op END AS op,
+        a.state, a.amount, a.payout, a.currency, a.original_amount, a.original_payout,
+        a.reversed_amount, a.reversed_payout, a.modification_count, t.kind AS tracker_kind, t.payout_percent
+    FROM work w
+    JOIN actions a ON a.id = w.aid
+    JOIN trackers t ON t.brand_id = a.brand_id AND t.id = a.tracker_id
+    WHERE w.rnd = $1 AND w.outcome IS NULL
+),
+checked AS (
+    SELECT c.*,
+        CASE
+            WHEN s.aid IS NOT NULL THEN 'DUPLICATE_OPERATION'
+            WHEN c.tracker_kind = 'CPC' AND c.op IN ('MODIFY', 'REVERSE') THEN 'CPC_NOT_REVERSIBLE'
+            WHEN c.state IN ('LOCKED', 'PAID') THEN 'ACTION_LOCKED'
+            WHEN c.row_currency IS NOT NULL AND c.row_currency <> c.currency THEN 'CURRENCY_MISMATCH'
+            WHEN c.op = 'REVERSE' AND c.row_customer_status IS NOT NULL THEN 'CUSTOMER_STATUS_NOT_ALLOWED'
+            WHEN c.op IN ('MODIFY', 'REVERSE') AND c.state = 'REVERSED' THEN 'ACTION_REVERSED'
+            WHEN c.op = 'MODIFY' AND c.modification_count >= 1000 THEN 'MOD_LIMIT_EXCEEDED'
+        END AS code
+    FROM cur c LEFT JOIN seen s ON s.aid = c.aid AND s.op = c.op
+),
+decided AS (
+    SELECT ch.*,
+        CASE ch.op
+            WHEN 'MODIFY' THEN ch.state
+            WHEN 'REVERSE' THEN 'REVERSED'
+            WHEN 'APPROVE' THEN CASE ch.state WHEN 'PENDING' THEN 'APPROVED' WHEN 'REVERSED' THEN 'PENDING' ELSE ch.state END
+            WHEN 'RESET' THEN CASE ch.state WHEN 'REVERSED' THEN 'PENDING' ELSE ch.state END
+        END AS new_state,
+        CASE ch.op
+            WHEN 'MODIFY' THEN ch.row_amount
+            WHEN 'REVERSE' THEN 0
+            WHEN 'APPROVE' THEN CASE WHEN ch.state = 'REVERSED' THEN ch.reversed_amount ELSE ch.amount END
+            WHEN 'RESET' THEN ch.original_amount
+        END AS new_amount,
+        CASE ch.op
+            WHEN 'MODIFY' THEN CASE WHEN ch.payout_percent IS NOT NULL
+                THEN round(ch.row_amount * ch.payout_percent / 100, 2) ELSE ch.payout END
+            WHEN 'REVERSE' THEN 0
+            WHEN 'APPROVE' THEN CASE WHEN ch.state = 'REVERSED' THEN ch.reversed_payout ELSE ch.payout END
+            WHEN 'RESET' THEN ch.original_payout
+        END AS new_payout,
+        -- The event a change writes; NULL when the row applies but changes nothing.
+        CASE
+            WHEN ch.code IS NOT NULL THEN NULL
+            WHEN ch.op = 'APPROVE' AND ch.state = 'REVERSED' THEN 'RESTORE'
+            WHEN ch.op = 'APPROVE' AND ch.state = 'APPROVED' THEN NULL
+            ELSE ch.op
+        END AS event_kind
+    FROM checked ch
+),
+updated AS (
+    UPDATE actions a SET
+        state = d.new_state,
+        amount = d.new_amount,
+        payout = d.new_payout,
+        modification_count = a.modification_count + CASE WHEN d.op = 'MODIFY' THEN 1 ELSE 0 END,
+        reversed_amount = CASE WHEN d.op = 'REVERSE' THEN a.amount ELSE a.reversed_amount END,
+        reversed_payout = CASE WHEN d.op = 'REVERSE' THEN a.payout ELSE a.reversed_payout END,
+        customer_status = coalesce(d.row_customer_status, a.customer_status),
+        version = a.version + 1,
+        updated_at = now()
+    FROM decided d
+    WHERE a.id = d.aid AND d.event_kind IS NOT NULL
+),
+events AS (
+    INSERT INTO ledger_events (brand_id, action_id, kind, actor, file_id, line, request_id, reason, note,
+        old_state, new_state, old_amount, new_amount, old_payout, new_payout)
+    SELECT $2, d.aid, d.event_kind, $4, $3, d.line, d.request_id, d.reason, d.note,
+        d.state, d.new_state, d.amount, d.new_amount, d.payout, d.new_payout
+    FROM decided d WHERE d.event_kind IS NOT NULL
+),
+keys AS (
+    INSERT INTO request_ids (brand_id, request_id, content_hash, file_id, line)
+    SELECT $2, d.request_id, d.req_hash, $3, d.line
+    FROM decided d WHERE d.code IS NULL AND d.request_id IS NOT NULL
+),
+remembered AS (
+    INSERT INTO seen (aid, op) SELECT d.aid, d.op FROM decided d WHERE d.nrows > 1
+    ON CONFLICT DO NOTHING
+)
+INSERT INTO file_rows (file_id, line, outcome, code, message, action_id, operation)
+SELECT $3, d.line,
+    CASE WHEN d.code IS NULL THEN 'APPLIED' WHEN d.code = 'DUPLICATE_OPERATION' THEN 'DUPLICATE_ROW' ELSE 'REJECTED' END,
+    d.code,
+    CASE d.code
+        WHEN 'DUPLICATE_OPERATION' THEN 'An earlier row of this file already does ' || d.op || ' to this action'
+        WHEN 'CPC_NOT_REVERSIBLE' THEN 'Pay-per-click actions cannot be modified or reversed by a file'
+        WHEN 'ACTION_LOCKED' THEN 'The action is ' || d.state || '; locked and paid actions are never changed by a file'
+        WHEN 'CURRENCY_MISMATCH' THEN 'CurrencyCode ' || d.row_currency || ' differs from the action''s currency ' || d.currency
+        WHEN 'CUSTOMER_STATUS_NOT_ALLOWED' THEN 'CustomerStatus cannot be set on a reversal'
+        WHEN 'ACTION_REVERSED' THEN 'The action is reversed; approve it to restore it first'
+        WHEN 'MOD_LIMIT_EXCEEDED' THEN 'The action has been modified 1000 times, the limit'
+        ELSE CASE WHEN d.op = 'APPROVE' THEN 'The action was already approved; nothing changed' END
+    END,
+    d.aid, d.op
+FROM decided d WHERE d.event_kind IS NULL`
