@@ -1,0 +1,155 @@
+package processors
+
+import (
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"unicode/utf8"
+
+	"github.com/returnsd/returnsd/money"
+	"github.com/returnsd/returnsd/outcome"
+)
+
+// row reads the cells of one record, trimmed; a missing trailing cell is blank.
+//
+// cell returns the i-th cell; i is -1 for a column the header lacks.
+type row struct {
+	fields []string
+	err    *RowError // the first problem found; later ones are ignored
+}
+
+// A value quoted after a space (`1, "OTHER"`) is not a quoted field to RFC 4180,
+// but it is what the brand meant, so its quotes are dropped here.
+func (r *row) cell(i int) string {
+	if i < 0 || i >= len(r.fields) {
+		return ""
+	}
+	s := strings.TrimSpace(r.fields[i])
+	if len(s) >= 2 && s[0] == '"' && s[len(s)-1] == '"' {
+		s = strings.TrimSpace(strings.ReplaceAll(s[1:len(s)-1], `""`, `"`))
+	}
+	return s
+}
+
+// reject records a problem unless an earlier one already rejects the row: each
+// rejected row carries one code, the first in the reader's order of checks.
+func (r *row) reject(code outcome.Code, format string, args ...any) {
+	if r.err == nil {
+		r.err = &RowError{Code: code, Message: fmt.Sprintf(format, args...)}
+	}
+}
+
+// checkWidth rejects values beyond the header: they belong to no column, so the
+// row was most likely split by a delimiter inside an unquoted value.
+func (r *row) checkWidth(width int) {
+	extra := 0
+	for _, f := range r.fields[min(width, len(r.fields)):] {
+		if strings.TrimSpace(f) != "" {
+			extra++
+		}
+	}
+	if extra > 0 {
+		r.reject(outcome.MalformedRow,
+			"Row has %d values but the header has %d columns; quote values that contain the delimiter",
+			len(r.fields), width)
+	}
+}
+
+// checkLength rejects text longer than limit characters.
+func (r *row) checkLength(title, v string, limit int) {
+	if len(v) > limit { // bytes ≥ characters: the count is only needed past the limit
+		if n := utf8.RuneCountInString(v); n > limit {
+			r.reject(outcome.FieldTooLong, "%s is %d characters long; the limit is %d", title, n, limit)
+		}
+	}
+}
+
+// parseID reads a positive whole number, as ids are.
+func parseID(s string) (int64, bool) {
+	n, err := strconv.ParseInt(s, 10, 64)
+	return n, err == nil && n > 0
+}
+
+// parseAmount reads an amount, returning the message for INVALID_AMOUNT.
+func parseAmount(title, s string, decimalComma bool) (money.Amount, string) {
+	a, err := money.Parse(s, decimalComma)
+	switch {
+	case err == nil:
+		return a, ""
+	case errors.Is(err, money.ErrNegative):
+		return 0, fmt.Sprintf("%s %q is negative", title, s)
+	case errors.Is(err, money.ErrPrecision):
+		return 0, fmt.Sprintf("%s %q has more than 2 decimal places", title, s)
+	case errors.Is(err, money.ErrRange):
+		return 0, fmt.Sprintf("%s %q is too large", title, s)
+	case !decimalComma && strings.Contains(s, ","):
+		return 0, fmt.Sprintf("%s %q is not a number; amounts are read with a decimal point (ask for decimal_comma if you write 12,50)", title, s)
+	case decimalComma && strings.Contains(s, "."):
+		return 0, fmt.Sprintf("%s %q is not a number; amounts are read with a decimal comma (12,50)", title, s)
+	}
+	return 0, fmt.Sprintf("%s %q is not a number", title, s)
+}
+
+// parseCurrency reads an ISO 4217 code: three ASCII letters, any case.
+func parseCurrency(s string) (string, bool) {
+	if len(s) != 3 {
+		return "", false
+	}
+	var b [3]byte
+	for i := 0; i < 3; i++ {
+		c := s[i]
+		switch {
+		case 'A' <= c && c <= 'Z':
+		case 'a' <= c && c <= 'z':
+			c -= 'a' - 'A'
+		default:
+			return "", false
+		}
+		b[i] = c
+	}
+	if s == string(b[:]) {
+		return s, true // already upper case: no allocation
+	}
+	return string(b[:]), true
+}
+
+// lookupCode finds a code as written ("Item returned", "item-returned") in a table
+// built by codeTable, without allocating for short ASCII codes.
+func lookupCode(table map[string]string, s string) (string, bool) {
+	if v, ok := table[s]; ok { // exact canonical spelling, the common case
+		return v, true
+	}
+	var buf [64]byte
+	key := buf[:0]
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		switch {
+		case c >= utf8.RuneSelf:
+			v, ok := table[strings.ToUpper(normalizeName(s))]
+			return v, ok
+		case c == ' ' || c == '_' || c == '-' || c == '\t':
+			continue
+		case 'a' <= c && c <= 'z':
+			c -= 'a' - 'A'
+		}
+		key = append(key, c)
+	}
+	v, ok := table[string(key)]
+	return v, ok
+}
+
+// codeTable builds a lookup table: every canonical code and alias, and their
+// folded forms, to the canonical code.
+func codeTable(canonical []string, aliases map[string]string) map[string]string {
+	t := make(map[string]string)
+	fold := func(s string) string { return strings.ToUpper(normalizeName(s)) }
+	for _, c := range canonical {
+		t[c] = c
+		t[fold(c)] = c
+	}
+	for a, c := range aliases {
+		t[fold(a)] = c
+	}
+	return t
+}
