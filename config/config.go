@@ -1,0 +1,446 @@
+// Package config reads returnsd's YAML configuration: the database, the brands
+// with their contracts and trackers, the sources their files come from, the
+// file limits and logging.
+//
+// Load expands ${VAR} references from the environment inside scalar values,
+// rejects unknown fields, applies WithDefaults and runs Validate, whose error
+// names every bad field by its YAML path (brands[0].trackers[1].payout_percent).
+// Nothing here is global: callers pass the Config where it is needed.
+package config
+
+import (
+	"cmp"
+	"fmt"
+	"log/slog"
+	"maps"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/returnsd/returnsd/processors"
+)
+
+// Config is the whole configuration file (SPEC §8).
+type Config struct {
+	// Database is the PostgreSQL the ledger lives in. No default; write the URL
+	// as ${DATABASE_URL} so its password stays out of the file.
+	Database Database `yaml:"database"`
+	// Brands are the advertisers whose files returnsd applies. No default.
+	Brands []Brand `yaml:"brands"`
+	// Sources are where the brands' files come from. No default.
+	Sources []Source `yaml:"sources"`
+	// Limits bound what one file may cost; each zero field takes the default
+	// of processors.Limits.WithDefaults (256 MiB per file, 1 GiB uncompressed,
+	// 2,000,000 rows, 64 KiB per cell, 16 zip entries, expansion ratio 200).
+	Limits processors.Limits `yaml:"limits"`
+	// SpoolDir is where downloaded files are staged before they are applied.
+	// Default: filepath.Join(os.TempDir(), "returnsd-spool").
+	SpoolDir string `yaml:"spool_dir"`
+	// Log configures the daemon's logger. Default: level info, format text.
+	Log Log `yaml:"log"`
+}
+
+// Database says how to reach PostgreSQL.
+type Database struct {
+	// URL is a libpq/pgx connection string. No default; Validate does not
+	// require it because some commands (checking a file, the config itself)
+	// need no database — commands that do must check it is set.
+	URL string `yaml:"url"`
+}
+
+// Log configures logging.
+type Log struct {
+	// Level is debug, info, warn or error (slog syntax, so "debug-4" works
+	// too). Default: info.
+	Level string `yaml:"level"`
+	// Format is text or json. Default: text.
+	Format string `yaml:"format"`
+}
+
+// Brand is an advertiser (SPEC §1, §8).
+type Brand struct {
+	// ID is the brand's slug, used on the command line (--brand acme):
+	// lower-case letters, digits, '-' and '_', at most 32. Required.
+	ID string `yaml:"id"`
+	// Name is shown in reports and the ops pages. Required.
+	Name string `yaml:"name"`
+	// Currency is the ISO 4217 code of the brand's actions, e.g. USD. Required.
+	Currency string `yaml:"currency"`
+	// Timezone is an IANA zone such as America/New_York; lock and payout
+	// dates, dates without an offset in files, and source schedules without
+	// CRON_TZ are read in it. Required: a wrong default would shift money dates.
+	Timezone string `yaml:"timezone"`
+	// Contract holds the payout and lifecycle terms.
+	Contract Contract `yaml:"contract"`
+	// Trackers are the brand's action trackers. No default.
+	Trackers []Tracker `yaml:"trackers"`
+	// FileFormat is how the brand writes its files. Default: all zero, which
+	// means UTF-8 or UTF-16 with a BOM, a detected delimiter, a decimal point
+	// and only the built-in header aliases.
+	FileFormat processors.Format `yaml:"file_format"`
+
+	location *time.Location // loaded by Validate
+}
+
+// Contract is the payout and lifecycle terms of a brand's program (SPEC §2).
+type Contract struct {
+	// LockingDays is how long a PENDING action waits before it locks, in
+	// calendar days in the brand's timezone. Exactly one of LockingDays and
+	// OpenEnded must be set; 0 is a valid value (lock at once).
+	LockingDays *int `yaml:"locking_days"`
+	// OpenEnded means PENDING actions lock only once approved (a safety net
+	// locks them after 730 days). Default: false.
+	OpenEnded bool `yaml:"open_ended"`
+	// PayoutDelayDays is the time from lock date to payout date, in days.
+	// Default: 0 (paid on the lock date).
+	PayoutDelayDays int `yaml:"payout_delay_days"`
+	// Inquiries are the terms for partners' action inquiries.
+	Inquiries Inquiries `yaml:"inquiries"`
+}
+
+// Inquiries are a brand's terms for action inquiries (SPEC §3.2).
+type Inquiries struct {
+	// Accept lets partners file inquiries. Default: false (every inquiry is refused).
+	Accept bool `yaml:"accept"`
+	// Window is how long after the order date an inquiry may come.
+	Window Window `yaml:"window"`
+	// AutoResolve declines open inquiries whose order is already tracked.
+	// Default: false.
+	AutoResolve bool `yaml:"auto_resolve"`
+}
+
+// Window is a span after an order date.
+type Window struct {
+	// Min is the earliest an inquiry may come after the order date. Default: 24h.
+	Min Duration `yaml:"min"`
+	// Max is the latest an inquiry may come after the order date. Default: 3mo.
+	Max Duration `yaml:"max"`
+}
+
+// TrackerKind is the event type of an action tracker.
+type TrackerKind string
+
+const (
+	TrackerSale    TrackerKind = "SALE"    // pays PayoutPercent of the sale amount
+	TrackerLead    TrackerKind = "LEAD"    // pays PayoutFixed
+	TrackerInstall TrackerKind = "INSTALL" // pays PayoutFixed
+	TrackerCPC     TrackerKind = "CPC"     // pays PayoutFixed per click; never reversed or modified by a file
+)
+
+// Tracker is an action tracker: an event type with its payout rule. Money is
+// kept as the decimal string the brand wrote, never a float; Validate checks it.
+type Tracker struct {
+	// ID is the tracker's integer id as it appears in files. Required, > 0,
+	// unique within the brand.
+	ID int64 `yaml:"id"`
+	// Name is shown in reports. Optional.
+	Name string `yaml:"name"`
+	// Kind is SALE, LEAD, INSTALL or CPC. Required.
+	Kind TrackerKind `yaml:"kind"`
+	// PayoutPercent is the percent of the sale amount paid, "0" to "100" with
+	// at most 4 decimal places. Required for SALE, not allowed otherwise.
+	PayoutPercent string `yaml:"payout_percent"`
+	// PayoutFixed is the amount paid per action in the brand's currency, at
+	// most 2 decimal places (money.Parse). Required for LEAD, INSTALL and
+	// CPC, not allowed for SALE.
+	PayoutFixed string `yaml:"payout_fixed"`
+}
+
+// SourceType is the kind of place files come from.
+type SourceType string
+
+const (
+	LocalDir SourceType = "localdir"
+	SFTP     SourceType = "sftp"
+	FTP      SourceType = "ftp"
+	IMAP     SourceType = "imap"
+)
+
+// TLSMode is how an FTP or IMAP connection is secured.
+type TLSMode string
+
+const (
+	TLSExplicit TLSMode = "explicit" // FTP: AUTH TLS on the plain port
+	TLSImplicit TLSMode = "implicit" // FTP or IMAP: TLS from the first byte
+	TLSStartTLS TLSMode = "starttls" // IMAP: STARTTLS on the plain port
+	TLSNone     TLSMode = "none"     // FTP only, and only with insecure_plaintext: true
+)
+
+// After is what happens to a source's copy of a file once its outcome is committed.
+type After string
+
+const (
+	// AfterMove moves it to processed/ (or failed/ when quarantined) under the
+	// source's path; for IMAP, to ProcessedMailbox or QuarantineMailbox.
+	AfterMove   After = "move"
+	AfterDelete After = "delete"
+	AfterLeave  After = "leave" // never taken twice: the spool remembers it
+)
+
+// Source is where a brand's files come from (SPEC §5, §8). Which fields apply
+// depends on Type; Validate rejects a field set on a type it does not apply to.
+type Source struct {
+	// Name identifies the source on the command line (returnsd poll acme-sftp):
+	// lower-case letters, digits, '-' and '_', at most 64. Required, unique.
+	Name string `yaml:"name"`
+	// Brand is the id of the brand the files belong to. Required, except for
+	// imap, which routes each message by recipient (Routes) and must not set it.
+	Brand string `yaml:"brand"`
+	// Type is localdir, sftp, ftp or imap. Required.
+	Type SourceType `yaml:"type"`
+	// Kind forces the file kind (action-updates, inquiry-resolutions, actions,
+	// inquiries). Default: empty, the kind is decided by the header set.
+	Kind processors.Kind `yaml:"kind"`
+
+	// Address is host:port of the server. Required for sftp, ftp and imap.
+	Address string `yaml:"address"`
+	// Username logs in. Required for sftp, ftp and imap.
+	Username string `yaml:"username"`
+	// PasswordEnv is the login password (YAML field "password"). It must be a
+	// ${VAR} reference, never literal; or use PasswordFile. Read it through
+	// Password(), which also reads PasswordFile. No default.
+	PasswordEnv Secret `yaml:"password"`
+	// PasswordFile holds the password (one trailing newline is trimmed), e.g.
+	// a mounted secret. Not checked for existence until Password() is called.
+	PasswordFile string `yaml:"password_file"`
+	// PrivateKeyFile is an SSH private key (sftp only), instead of or with a password.
+	PrivateKeyFile string `yaml:"private_key_file"`
+	// KnownHosts pins the SFTP server's host key (OpenSSH known_hosts format).
+	// Required for sftp: an unknown or changed key refuses the connection.
+	KnownHosts string `yaml:"known_hosts"`
+	// TLS is explicit, implicit or none for ftp (default explicit) and
+	// implicit or starttls for imap (default implicit). Not allowed for
+	// sftp and localdir.
+	TLS TLSMode `yaml:"tls"`
+	// InsecurePlaintext must be true for tls: none, so plain FTP is never an
+	// accident. Not allowed with any other TLS mode. Default: false.
+	InsecurePlaintext bool `yaml:"insecure_plaintext"`
+	// CAFile is a PEM bundle to verify the server's certificate (ftp, imap).
+	// Default: empty, the system roots.
+	CAFile string `yaml:"ca_file"`
+	// Timeout bounds every network operation (dial, login, list, each read
+	// and write). Clock units only (no d, w, mo, y). Default: 1m.
+	Timeout Duration `yaml:"timeout"`
+
+	// Path is the folder files are taken from (remote for sftp/ftp, local for
+	// localdir). Required for localdir, sftp and ftp; not allowed for imap.
+	Path string `yaml:"path"`
+	// Include are path.Match patterns on the file name; a file is taken if it
+	// matches one. Default: empty, every file. Files named result_* or
+	// receipt_* are never taken whatever the patterns say.
+	Include []string `yaml:"include"`
+	// Exclude are path.Match patterns on the file name that win over Include.
+	// Default: empty.
+	Exclude []string `yaml:"exclude"`
+	// Schedule is a robfig/cron spec: 5 fields or a descriptor (@hourly,
+	// @every 10m), optionally prefixed with CRON_TZ=Zone. Without a zone it
+	// runs in the brand's timezone (imap sources: UTC). Default: "*/5 * * * *".
+	Schedule string `yaml:"schedule"`
+	// After is move, delete or leave. Default: move.
+	After After `yaml:"after"`
+	// ResultPath is the folder result files are written to (localdir, sftp,
+	// ftp; imap mails results back). Default: Path (result_* files are
+	// never taken as input).
+	ResultPath string `yaml:"result_path"`
+	// MinAge is how old (by modification time) a file must be before it is
+	// taken; it must also be unchanged in size and time between two listings.
+	// Clock units and days only. Default: 1m. Ignored when DoneMarker is set.
+	MinAge Duration `yaml:"min_age"`
+	// DoneMarker is a suffix: file X is taken once X+DoneMarker exists (e.g.
+	// ".done" or ".ok"), and the marker is handled with it per After.
+	// Default: empty, stability by MinAge.
+	DoneMarker string `yaml:"done_marker"`
+
+	// Mailbox is the IMAP folder read. Default: INBOX.
+	Mailbox string `yaml:"mailbox"`
+	// ProcessedMailbox receives messages whose files were applied, with after:
+	// move. Default: Processed.
+	ProcessedMailbox string `yaml:"processed_mailbox"`
+	// QuarantineMailbox receives messages that were refused or quarantined,
+	// with after: move. Default: Quarantine.
+	QuarantineMailbox string `yaml:"quarantine_mailbox"`
+	// Routes map recipient addresses to brands (imap only; at least one).
+	Routes []Route `yaml:"routes"`
+	// RequireDMARC takes a message only if the receiving server's
+	// Authentication-Results header (from AuthservID) says dmarc=pass.
+	// Default: false.
+	RequireDMARC bool `yaml:"require_dmarc"`
+	// AuthservID is the authserv-id of the receiving server whose
+	// Authentication-Results header is trusted; headers from anyone else are
+	// ignored. Required with RequireDMARC.
+	AuthservID string `yaml:"authserv_id"`
+}
+
+// Route sends mail for one recipient address to one brand (imap sources).
+type Route struct {
+	// Recipient is the address the brand mails to, e.g.
+	// returns+acme@platform.example, matched case-insensitively. Required, unique
+	// within the source.
+	Recipient string `yaml:"recipient"`
+	// Brand is the id of the brand. Required; must exist.
+	Brand string `yaml:"brand"`
+	// Senders are path.Match patterns on the From address, e.g. "*@acme.example";
+	// a message from anyone else is refused. At least one; "*" allows everyone
+	// and must be written out.
+	Senders []string `yaml:"senders"`
+}
+
+// Defaults that WithDefaults applies. The field comments state them too.
+const (
+	DefaultLogLevel          = "info"
+	DefaultLogFormat         = "text"
+	DefaultSchedule          = "*/5 * * * *"
+	DefaultMailbox           = "INBOX"
+	DefaultProcessedMailbox  = "Processed"
+	DefaultQuarantineMailbox = "Quarantine"
+)
+
+var (
+	defaultInquiryMin = Duration{Time: 24 * time.Hour}
+	defaultInquiryMax = Duration{Months: 3}
+	defaultTimeout    = Duration{Time: time.Minute}
+	defaultMinAge     = Duration{Time: time.Minute}
+)
+
+// DefaultSpoolDir is the SpoolDir used when none is configured.
+func DefaultSpoolDir() string { return filepath.Join(os.TempDir(), "returnsd-spool") }
+
+// WithDefaults returns a copy of c with every unset field that has a default
+// set to it (see each field's comment). c is not modified. Slices of brands
+// and sources are copied; what they point to (trackers, patterns, aliases) is
+// shared, since defaults never change it.
+func (c *Config) WithDefaults() *Config {
+	out := *c
+	out.Limits = c.Limits.WithDefaults()
+	out.SpoolDir = cmp.Or(c.SpoolDir, DefaultSpoolDir())
+	out.Log.Level = cmp.Or(c.Log.Level, DefaultLogLevel)
+	out.Log.Format = cmp.Or(c.Log.Format, DefaultLogFormat)
+
+	out.Brands = slices.Clone(c.Brands)
+	for i := range out.Brands {
+		w := &out.Brands[i].Contract.Inquiries.Window
+		if w.Min.IsZero() {
+			w.Min = defaultInquiryMin
+		}
+		if w.Max.IsZero() {
+			w.Max = defaultInquiryMax
+		}
+	}
+
+	out.Sources = slices.Clone(c.Sources)
+	for i := range out.Sources {
+		s := &out.Sources[i]
+		s.Schedule = cmp.Or(s.Schedule, DefaultSchedule)
+		s.After = cmp.Or(s.After, AfterMove)
+		if s.Timeout.IsZero() {
+			s.Timeout = defaultTimeout
+		}
+		if s.MinAge.IsZero() {
+			s.MinAge = defaultMinAge
+		}
+		switch s.Type {
+		case FTP:
+			s.TLS = cmp.Or(s.TLS, TLSExplicit)
+		case IMAP:
+			s.TLS = cmp.Or(s.TLS, TLSImplicit)
+			s.Mailbox = cmp.Or(s.Mailbox, DefaultMailbox)
+			s.ProcessedMailbox = cmp.Or(s.ProcessedMailbox, DefaultProcessedMailbox)
+			s.QuarantineMailbox = cmp.Or(s.QuarantineMailbox, DefaultQuarantineMailbox)
+		}
+		if s.Type != IMAP {
+			s.ResultPath = cmp.Or(s.ResultPath, s.Path)
+		}
+	}
+	return &out
+}
+
+// Brand returns the brand with the given id.
+func (c *Config) Brand(id string) (*Brand, error) {
+	for i := range c.Brands {
+		if c.Brands[i].ID == id {
+			return &c.Brands[i], nil
+		}
+	}
+	ids := make([]string, len(c.Brands))
+	for i, b := range c.Brands {
+		ids[i] = b.ID
+	}
+	return nil, fmt.Errorf("unknown brand %q (known: %s)", id, knownList(ids))
+}
+
+// Source returns the source with the given name.
+func (c *Config) Source(name string) (*Source, error) {
+	for i := range c.Sources {
+		if c.Sources[i].Name == name {
+			return &c.Sources[i], nil
+		}
+	}
+	names := make([]string, len(c.Sources))
+	for i, s := range c.Sources {
+		names[i] = s.Name
+	}
+	return nil, fmt.Errorf("unknown source %q (known: %s)", name, knownList(names))
+}
+
+func knownList(names []string) string {
+	if len(names) == 0 {
+		return "none configured"
+	}
+	return strings.Join(names, ", ")
+}
+
+// Location is the brand's timezone. Validate loads it once; on a Brand that
+// was never validated it is loaded on each call, and UTC is returned if the
+// zone cannot be loaded.
+func (b *Brand) Location() *time.Location {
+	if b.location != nil {
+		return b.location
+	}
+	if loc, err := time.LoadLocation(b.Timezone); err == nil && b.Timezone != "" {
+		return loc
+	}
+	return time.UTC
+}
+
+// ProcessorFormat is the brand's FileFormat with Location set to the brand's
+// timezone, ready for the processors. Aliases are copied, so the processors
+// cannot change the Config.
+func (b *Brand) ProcessorFormat() processors.Format {
+	f := b.FileFormat
+	f.Aliases = maps.Clone(f.Aliases)
+	f.Location = b.Location()
+	return f
+}
+
+// Password returns the source's password: the contents of PasswordFile (one
+// trailing newline trimmed) when set, else PasswordEnv. It is "" when neither
+// is set (e.g. key-only SFTP).
+func (s *Source) Password() (string, error) {
+	if s.PasswordFile == "" {
+		return s.PasswordEnv.Reveal(), nil
+	}
+	b, err := os.ReadFile(s.PasswordFile)
+	if err != nil {
+		return "", fmt.Errorf("source %s: read password_file: %w", s.Name, err)
+	}
+	p := string(b)
+	if q, ok := strings.CutSuffix(p, "\n"); ok {
+		p = strings.TrimSuffix(q, "\r")
+	}
+	if p == "" {
+		return "", fmt.Errorf("source %s: password_file %s is empty", s.Name, s.PasswordFile)
+	}
+	return p, nil
+}
+
+// SlogLevel is Level as a slog.Level; info when Level is empty or invalid
+// (Validate reports an invalid one).
+func (l Log) SlogLevel() slog.Level {
+	var lv slog.Level
+	if err := lv.UnmarshalText([]byte(l.Level)); err != nil {
+		return slog.LevelInfo
+	}
+	return lv
+}
