@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/returnsd/returnsd/outcome"
@@ -56,6 +57,10 @@ func (l *Ledger) applyFile(ctx context.Context, p ApplyParams, kind string,
 		if err := lockBrand(ctx, tx, brand); err != nil {
 			return err
 		}
+		// Sorts and hashes over a whole file's rows should stay in memory.
+		if _, err := tx.Exec(ctx, "SET LOCAL work_mem = '256MB'"); err != nil {
+			return interpretError(err)
+		}
 		file := p.FileID
 		if p.DryRun {
 			// A placeholder the rollback removes: events and outcomes need a file to point at.
@@ -81,15 +86,20 @@ func (l *Ledger) applyFile(ctx context.Context, p ApplyParams, kind string,
 				return err
 			}
 		}
+		began := time.Now()
 		if err := stage(tx); err != nil {
 			return err
 		}
+		staged := time.Now()
 		if err := process(tx, brand, file); err != nil {
 			return err
 		}
+		processed := time.Now()
 		if sum, err = complete(ctx, tx, file, kind); err != nil {
 			return err
 		}
+		l.logger.DebugContext(ctx, "file applied", "file_id", file, "kind", kind, "rows", sum.Rows,
+			"stage", staged.Sub(began), "process", processed.Sub(staged), "summarize", time.Since(processed))
 		if p.Inspect != nil {
 			if err := p.Inspect(ctx, outcomeReader(tx, file)); err != nil {
 				return err
@@ -156,12 +166,13 @@ func summarize(ctx context.Context, tx pgx.Tx, file int64) (Summary, error) {
 
 // Outcomes calls fn with the outcome of every row of a file, in line order.
 func (l *Ledger) Outcomes(ctx context.Context, fileID int64, fn func(outcome.Row) error) error {
-	conn, err := l.pool.Acquire(ctx)
-	if err != nil {
-		return interpretError(err)
-	}
-	defer conn.Release()
-	return outcomeReader(conn, fileID)(ctx, fn)
+	return l.inTx(ctx, func(tx pgx.Tx) error {
+		// Ordering a large file's outcomes should sort in memory, not on disk.
+		if _, err := tx.Exec(ctx, "SET LOCAL work_mem = '256MB'"); err != nil {
+			return interpretError(err)
+		}
+		return outcomeReader(tx, fileID)(ctx, fn)
+	})
 }
 
 type rowsQuerier interface {

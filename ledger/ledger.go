@@ -29,6 +29,12 @@ func Open(ctx context.Context, url string, logger *slog.Logger) (*Ledger, error)
 	if err != nil {
 		return nil, fmt.Errorf("ledger: database URL: %w", err)
 	}
+	// An apply stages a file in temporary tables; the default 8 MB of temp_buffers
+	// would spill a large file to disk several times over. Local buffers are taken
+	// only as used, so a small file costs nothing extra.
+	if _, set := cfg.ConnConfig.RuntimeParams["temp_buffers"]; !set {
+		cfg.ConnConfig.RuntimeParams["temp_buffers"] = "512MB"
+	}
 	pool, err := pgxpool.NewWithConfig(ctx, cfg)
 	if err != nil {
 		return nil, fmt.Errorf("ledger: connect: %w", err)

@@ -27,18 +27,42 @@ func (l *Ledger) Migrate(ctx context.Context) error {
 }
 
 func migrate(ctx context.Context, db *sql.DB) error {
-	files, err := fs.Sub(migrations, "migrations")
-	if err != nil {
-		return err
-	}
-	locker, err := lock.NewPostgresSessionLocker()
-	if err != nil {
-		return err
-	}
-	provider, err := goose.NewProvider(goose.DialectPostgres, db, files, goose.WithSessionLocker(locker))
+	provider, err := newProvider(db)
 	if err != nil {
 		return err
 	}
 	_, err = provider.Up(ctx)
 	return err
+}
+
+// CheckSchema returns an error saying to run `returnsd migrate` when the schema
+// is behind this binary, so no command runs against tables it does not expect.
+func (l *Ledger) CheckSchema(ctx context.Context) error {
+	db := stdlib.OpenDBFromPool(l.pool)
+	defer db.Close()
+	provider, err := newProvider(db)
+	if err != nil {
+		return fmt.Errorf("ledger: schema: %w", err)
+	}
+	pending, err := provider.HasPending(ctx)
+	if err != nil {
+		return fmt.Errorf("ledger: schema: %w", interpretError(err))
+	}
+	if pending {
+		current, _ := provider.GetDBVersion(ctx)
+		return fmt.Errorf("the database schema is at version %d, behind this returnsd: run 'returnsd migrate'", current)
+	}
+	return nil
+}
+
+func newProvider(db *sql.DB) (*goose.Provider, error) {
+	files, err := fs.Sub(migrations, "migrations")
+	if err != nil {
+		return nil, err
+	}
+	locker, err := lock.NewPostgresSessionLocker()
+	if err != nil {
+		return nil, err
+	}
+	return goose.NewProvider(goose.DialectPostgres, db, files, goose.WithSessionLocker(locker))
 }

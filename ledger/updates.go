@@ -3,6 +3,7 @@ package ledger
 import (
 	"context"
 	"fmt"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/returnsd/returnsd/processors"
@@ -52,9 +53,20 @@ func (l *Ledger) ApplyActionUpdates(ctx context.Context, p ApplyParams,
 		})
 	}
 	process := func(tx pgx.Tx, brand, file int64) error {
+		step := time.Now()
+		// Fresh statistics of the staged rows, or the planner guesses a handful of
+		// rows and joins a million of them one index probe at a time.
+		if _, err := tx.Exec(ctx, "ANALYZE stage"); err != nil {
+			return interpretError(err)
+		}
 		if _, err := tx.Exec(ctx, resolveUpdates, brand); err != nil {
 			return fmt.Errorf("resolve actions: %w", interpretError(err))
 		}
+		if _, err := tx.Exec(ctx, "ANALYZE work"); err != nil {
+			return interpretError(err)
+		}
+		l.logger.DebugContext(ctx, "rows resolved to actions", "took", time.Since(step))
+		step = time.Now()
 		if _, err := tx.Exec(ctx, checkRequestIDs, brand); err != nil {
 			return fmt.Errorf("check request ids: %w", interpretError(err))
 		}
@@ -66,9 +78,11 @@ func (l *Ledger) ApplyActionUpdates(ctx context.Context, p ApplyParams,
 			return interpretError(err)
 		}
 		for k := 1; k <= rounds; k++ {
+			step = time.Now()
 			if _, err := tx.Exec(ctx, applyRound, k, brand, file, p.Actor); err != nil {
 				return fmt.Errorf("apply round %d: %w", k, interpretError(err))
 			}
+			l.logger.DebugContext(ctx, "round applied", "round", k, "took", time.Since(step))
 		}
 		_, err := tx.Exec(ctx, `
 			INSERT INTO file_rows (file_id, line, outcome, code, message, action_id, operation)

@@ -1,0 +1,146 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"sort"
+
+	"github.com/returnsd/returnsd/outcome"
+	"github.com/returnsd/returnsd/pipeline"
+	"github.com/returnsd/returnsd/processors"
+)
+
+// fileCommand is apply or import: one file through the pipeline, a summary on stdout.
+type fileCommand struct {
+	fs     *flag.FlagSet
+	config *string
+	brand  *string
+	dryRun *bool
+	result *string
+	kind   processors.Kind // empty: detected from the header
+}
+
+func (e *env) newFileCommand(name, brandHelp string, kind processors.Kind) *fileCommand {
+	fs, cfg := e.flags(name)
+	c := &fileCommand{fs: fs, config: cfg, kind: kind, dryRun: new(bool)}
+	c.brand = fs.String("brand", "", brandHelp)
+	c.result = fs.String("result", "", "result file (default: result_<name>.csv next to FILE; - for stdout)")
+	return c
+}
+
+func (e *env) apply(ctx context.Context, args []string) error {
+	c := e.newFileCommand("apply", "the brand whose file it is (required)", "")
+	c.fs.BoolVar(c.dryRun, "dry-run", false, "validate against the ledger and write the result file, changing nothing")
+	return e.runFileCommand(ctx, c, args)
+}
+
+func (e *env) importActions(ctx context.Context, args []string) error {
+	c := e.newFileCommand("import actions", "the brand whose actions these are (required)", processors.Actions)
+	return e.runFileCommand(ctx, c, args)
+}
+
+func (e *env) runFileCommand(ctx context.Context, c *fileCommand, args []string) error {
+	pos, err := e.parse(c.fs, c.config, args)
+	if err != nil {
+		return err
+	}
+	if *c.brand == "" {
+		return usagef("%s: --brand is required", c.fs.Name())
+	}
+	if len(pos) != 1 {
+		return usagef("%s: give exactly one FILE", c.fs.Name())
+	}
+	path := pos[0]
+	b, err := e.cfg.Brand(*c.brand)
+	if err != nil {
+		return err
+	}
+	l, err := e.openLedger(ctx)
+	if err != nil {
+		return err
+	}
+	defer l.Close()
+
+	resultPath := *c.result
+	if resultPath == "" {
+		resultPath = filepath.Join(filepath.Dir(path), pipeline.ResultName(path))
+	}
+	var out io.Writer = e.stdout
+	var tmp *os.File
+	if resultPath != "-" {
+		// Written beside its final name and renamed into place, so a reader never sees half a result.
+		tmp, err = os.CreateTemp(filepath.Dir(resultPath), ".result-*.tmp")
+		if err != nil {
+			return err
+		}
+		defer os.Remove(tmp.Name())
+		defer tmp.Close()
+		out = tmp
+	}
+	bar := newProgressBar(e.stderr)
+	res, err := e.pipeline(l).Process(ctx, pipeline.Params{
+		Brand: b.ID, Format: b.ProcessorFormat(), Source: "cli", Actor: e.actor(), Path: path,
+		Kind: c.kind, DryRun: *c.dryRun, Result: out, Progress: bar.update,
+	})
+	bar.done()
+	if err != nil {
+		return err
+	}
+	wroteResult := res.Status == outcome.Completed
+	if tmp != nil {
+		if err := tmp.Close(); err != nil {
+			return err
+		}
+		if wroteResult {
+			if err := os.Rename(tmp.Name(), resultPath); err != nil {
+				return err
+			}
+		}
+	}
+	e.printSummary(res, *c.dryRun, wroteResult, resultPath)
+	if res.Status == outcome.Quarantined {
+		return &quarantinedError{fmt.Sprintf("%s quarantined: %s: %s", filepath.Base(path), res.Code, res.Reason)}
+	}
+	return nil
+}
+
+func (e *env) printSummary(res pipeline.Result, dryRun, wroteResult bool, resultPath string) {
+	w := e.stdout
+	if resultPath == "-" {
+		w = e.stderr // stdout carries the result file
+	}
+	prefix := ""
+	if dryRun {
+		prefix = "dry run: "
+	}
+	switch res.Status {
+	case outcome.DuplicateFile:
+		fmt.Fprintf(w, "%sDUPLICATE_FILE (file %d): %s; nothing changed\n", prefix, res.FileID, res.Reason)
+		return
+	case outcome.Quarantined:
+		fmt.Fprintf(w, "%sQUARANTINED (file %d): %s: %s\n", prefix, res.FileID, res.Code, res.Reason)
+		return
+	}
+	s := res.Summary
+	if dryRun {
+		fmt.Fprintf(w, "dry run: %s, nothing changed\n", res.Kind)
+	} else {
+		fmt.Fprintf(w, "%s (file %d): %s\n", res.Status, res.FileID, res.Kind)
+	}
+	fmt.Fprintf(w, "  rows %d: applied %d, rejected %d, duplicate %d\n", s.Rows, s.Applied, s.Rejected, s.Duplicate)
+	codes := make([]string, 0, len(s.ByCode))
+	for c := range s.ByCode {
+		codes = append(codes, string(c))
+	}
+	sort.Strings(codes)
+	for _, c := range codes {
+		fmt.Fprintf(w, "  %-28s %d\n", c, s.ByCode[outcome.Code(c)])
+	}
+	if wroteResult && resultPath != "-" {
+		fmt.Fprintf(w, "  result: %s\n", resultPath)
+	}
+}

@@ -1,0 +1,254 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os/user"
+	"strings"
+
+	"github.com/returnsd/returnsd"
+	"github.com/returnsd/returnsd/config"
+	"github.com/returnsd/returnsd/ledger"
+	"github.com/returnsd/returnsd/pipeline"
+)
+
+const usage = `returnsd applies brands' batch files to the action ledger.
+
+Usage:
+  returnsd migrate                                   bring the database schema up to date
+  returnsd import actions --brand B FILE             load a brand's tracked actions
+  returnsd apply --brand B [--dry-run] [--result FILE] FILE
+                                                     apply a returns/modifications/approvals file
+  returnsd export actions --brand B [--format csv|json]
+                                                     print the current state of every action
+
+Every command takes --config FILE (default: $RETURNSD_CONFIG, else the embedded
+example config). The database is DATABASE_URL, else the config's database.url.
+`
+
+// usageError is a mistake on the command line: exit status 2.
+type usageError struct{ msg string }
+
+func (e *usageError) Error() string { return e.msg }
+
+func usagef(format string, args ...any) error { return &usageError{fmt.Sprintf(format, args...)} }
+
+// quarantinedError reports a file that was quarantined: exit status 3.
+type quarantinedError struct{ msg string }
+
+func (e *quarantinedError) Error() string { return e.msg }
+
+// exitCode prints err as one line and maps it to the exit status.
+func exitCode(err error, stderr io.Writer) int {
+	if err == nil {
+		return 0
+	}
+	if errors.Is(err, flag.ErrHelp) {
+		return 0
+	}
+	fmt.Fprintln(stderr, "returnsd: "+strings.ReplaceAll(err.Error(), "\n", "; "))
+	var u *usageError
+	var q *quarantinedError
+	switch {
+	case errors.As(err, &u):
+		fmt.Fprintln(stderr, "run 'returnsd help' for usage")
+		return 2
+	case errors.As(err, &q):
+		return 3
+	}
+	return 1
+}
+
+// env is what a command runs with: its configuration, output and environment.
+type env struct {
+	getenv func(string) string
+	stdout io.Writer
+	stderr io.Writer
+	cfg    *config.Config
+	logger *slog.Logger
+}
+
+func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	if len(args) == 0 || args[0] == "help" || args[0] == "-h" || args[0] == "--help" {
+		fmt.Fprint(stdout, usage)
+		return nil
+	}
+	e := &env{getenv: getenv, stdout: stdout, stderr: stderr}
+	// "returnsd --config F apply ..." means "returnsd apply --config F ...".
+	var global []string
+	for len(args) > 0 && strings.HasPrefix(args[0], "-") {
+		if args[0] == "--config" || args[0] == "-config" {
+			if len(args) < 2 {
+				return usagef("--config needs a FILE")
+			}
+			global, args = append(global, args[:2]...), args[2:]
+			continue
+		}
+		if strings.HasPrefix(args[0], "--config=") || strings.HasPrefix(args[0], "-config=") {
+			global, args = append(global, args[0]), args[1:]
+			continue
+		}
+		return usagef("unknown flag %s before the command", args[0])
+	}
+	if len(args) == 0 {
+		return usagef("no command")
+	}
+	switch cmd, rest := args[0], args[1:]; cmd {
+	case "migrate":
+		return e.migrate(ctx, append(rest, global...))
+	case "apply":
+		return e.apply(ctx, append(rest, global...))
+	case "import":
+		if len(rest) == 0 || rest[0] != "actions" {
+			return usagef("import: say what to import: import actions --brand B FILE")
+		}
+		return e.importActions(ctx, append(rest[1:], global...))
+	case "export":
+		if len(rest) == 0 || rest[0] != "actions" {
+			return usagef("export: say what to export: export actions --brand B")
+		}
+		return e.exportActions(ctx, append(rest[1:], global...))
+	default:
+		return usagef("unknown command %q", cmd)
+	}
+}
+
+// flags is a command's flag set with the flags every command has.
+func (e *env) flags(name string) (*flag.FlagSet, *string) {
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	cfg := fs.String("config", "", "configuration file (default: $RETURNSD_CONFIG, else the embedded example)")
+	return fs, cfg
+}
+
+// parse parses args, allowing flags after positional arguments
+// ("apply returns.csv --brand acme" works too), and loads the config.
+func (e *env) parse(fs *flag.FlagSet, cfgPath *string, args []string) ([]string, error) {
+	var positional []string
+	for {
+		if err := fs.Parse(args); err != nil {
+			return nil, usagef("%s: %v", fs.Name(), err)
+		}
+		args = fs.Args()
+		if len(args) == 0 {
+			break
+		}
+		positional = append(positional, args[0])
+		args = args[1:]
+	}
+	if err := e.loadConfig(*cfgPath); err != nil {
+		return nil, err
+	}
+	return positional, nil
+}
+
+func (e *env) loadConfig(path string) error {
+	if path == "" {
+		path = e.getenv("RETURNSD_CONFIG")
+	}
+	var cfg *config.Config
+	var err error
+	if path == "" {
+		cfg, err = config.Load(strings.NewReader(string(returnsd.ExampleConfig)), e.getenv)
+	} else {
+		cfg, err = config.LoadFile(path, e.getenv)
+	}
+	if err != nil {
+		return err
+	}
+	if url := e.getenv("DATABASE_URL"); url != "" {
+		cfg.Database.URL = url
+	}
+	e.cfg = cfg
+	e.logger = newLogger(cfg.Log, e.stderr)
+	return nil
+}
+
+func newLogger(l config.Log, w io.Writer) *slog.Logger {
+	opts := &slog.HandlerOptions{Level: l.SlogLevel()}
+	if l.Format == "json" {
+		return slog.New(slog.NewJSONHandler(w, opts))
+	}
+	return slog.New(slog.NewTextHandler(w, opts))
+}
+
+// openLedger connects, checks the schema is current and syncs the config's brands.
+func (e *env) openLedger(ctx context.Context) (*ledger.Ledger, error) {
+	if e.cfg.Database.URL == "" {
+		return nil, errors.New("no database: set DATABASE_URL or database.url in the config")
+	}
+	l, err := ledger.Open(ctx, e.cfg.Database.URL, e.logger)
+	if err != nil {
+		return nil, err
+	}
+	if err := l.CheckSchema(ctx); err != nil {
+		l.Close()
+		return nil, err
+	}
+	if err := l.SyncBrands(ctx, ledgerBrands(e.cfg)); err != nil {
+		l.Close()
+		return nil, err
+	}
+	return l, nil
+}
+
+// ledgerBrands maps the config's brands to the ledger's contracts.
+func ledgerBrands(cfg *config.Config) []ledger.Brand {
+	out := make([]ledger.Brand, 0, len(cfg.Brands))
+	for _, b := range cfg.Brands {
+		lb := ledger.Brand{Slug: b.ID, Name: b.Name, Currency: b.Currency, Timezone: b.Timezone,
+			PayoutDelayDays: b.Contract.PayoutDelayDays}
+		if !b.Contract.OpenEnded {
+			lb.LockingDays = b.Contract.LockingDays
+		}
+		for _, t := range b.Trackers {
+			lb.Trackers = append(lb.Trackers, ledger.Tracker{ID: t.ID, Name: t.Name, Kind: string(t.Kind),
+				PayoutPercent: t.PayoutPercent, PayoutFixed: t.PayoutFixed})
+		}
+		out = append(out, lb)
+	}
+	return out
+}
+
+func (e *env) pipeline(l *ledger.Ledger) *pipeline.Pipeline {
+	return &pipeline.Pipeline{Ledger: l, Limits: e.cfg.Limits, Logger: e.logger}
+}
+
+// actor names the person at the terminal in the ledger's events.
+func (e *env) actor() string {
+	name := e.getenv("USER")
+	if name == "" {
+		if u, err := user.Current(); err == nil {
+			name = u.Username
+		}
+	}
+	return "cli:" + name
+}
+
+func (e *env) migrate(ctx context.Context, args []string) error {
+	fs, cfg := e.flags("migrate")
+	pos, err := e.parse(fs, cfg, args)
+	if err != nil {
+		return err
+	}
+	if len(pos) > 0 {
+		return usagef("migrate takes no arguments")
+	}
+	if e.cfg.Database.URL == "" {
+		return errors.New("no database: set DATABASE_URL or database.url in the config")
+	}
+	l, err := ledger.Open(ctx, e.cfg.Database.URL, e.logger)
+	if err != nil {
+		return err
+	}
+	defer l.Close()
+	if err := l.Migrate(ctx); err != nil {
+		return err
+	}
+	fmt.Fprintln(e.stdout, "schema is up to date")
+	return nil
+}

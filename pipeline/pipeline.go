@@ -1,0 +1,352 @@
+// Package pipeline takes one received file from disk to the ledger and back to the
+// brand: keep its bytes, parse it, apply it, write its result file. The CLI's
+// apply and import commands and every source call the same Process, so a file
+// behaves the same however it arrived.
+package pipeline
+
+import (
+	"context"
+	"crypto/sha256"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/returnsd/returnsd/ledger"
+	"github.com/returnsd/returnsd/outcome"
+	"github.com/returnsd/returnsd/processors"
+)
+
+// Pipeline processes received files. Its zero values take documented defaults.
+type Pipeline struct {
+	Ledger *ledger.Ledger
+	// Limits bound what one file may cost; zero fields take processors' defaults.
+	Limits processors.Limits
+	// Retries is how often a transient failure (the database went away) is retried
+	// before Process gives up, leaving the file received but unapplied. Default 3.
+	Retries int
+	// RetryWait is the first wait between retries; it doubles each time. Default 1s.
+	RetryWait time.Duration
+	Logger    *slog.Logger
+}
+
+// Params describes one file to process.
+type Params struct {
+	Brand  string
+	Format processors.Format
+	Source string // the source's name, or "cli"
+	Actor  string // who, for the ledger events
+	Path   string // the file on local disk (for remote sources, the spool copy)
+	Name   string // the name the brand gave the file; default: the base of Path
+	// Kind is what the file must be; empty detects it from the header among Accept.
+	Kind processors.Kind
+	// Accept lists the kinds detection may choose; default: action updates.
+	Accept []processors.Kind
+	DryRun bool
+	// Result receives the result file (SPEC §4); nil writes none.
+	Result io.Writer
+	// Progress, when set, is called now and then with the bytes read so far and the file's size.
+	Progress func(done, total int64)
+}
+
+// Result says how a file ended.
+type Result struct {
+	FileID      int64
+	Status      outcome.FileStatus
+	Kind        processors.Kind
+	Code        outcome.QuarantineCode // for QUARANTINED
+	Reason      string                 // for QUARANTINED and DUPLICATE_FILE
+	DuplicateOf int64
+	Summary     ledger.Summary
+}
+
+// IsOurs reports whether a file name is one returnsd writes (result_*, receipt_*):
+// such files are never ingested, so a result uploaded next to the inbox never loops back.
+func IsOurs(name string) bool {
+	base := strings.ToLower(filepath.Base(name))
+	return strings.HasPrefix(base, "result_") || strings.HasPrefix(base, "receipt_")
+}
+
+// ResultName is the name of a file's result file: result_<name>.csv.
+func ResultName(name string) string {
+	base := filepath.Base(name)
+	return "result_" + strings.TrimSuffix(base, filepath.Ext(base)) + ".csv"
+}
+
+// Process takes one file through the pipeline. A file that cannot be processed is
+// QUARANTINED with a reason, not an error; an error means the file could not be
+// taken at all (unreadable, the database down past the retries) and is left to be
+// tried again — it is never half-applied.
+func (p *Pipeline) Process(ctx context.Context, params Params) (Result, error) {
+	if params.Name == "" {
+		params.Name = filepath.Base(params.Path)
+	}
+	if IsOurs(params.Name) {
+		return Result{}, fmt.Errorf("%s is a returnsd result file; it is never applied", params.Name)
+	}
+	f, err := os.Open(params.Path)
+	if err != nil {
+		return Result{}, err
+	}
+	defer f.Close()
+	info, err := f.Stat()
+	if err != nil {
+		return Result{}, err
+	}
+	limits := p.Limits.WithDefaults()
+	size := info.Size()
+
+	var res Result
+	err = p.retry(ctx, func() error {
+		var err error
+		res, err = p.process(ctx, params, f, size, limits)
+		return err
+	})
+	if err != nil {
+		return Result{}, fmt.Errorf("%s: %w", params.Name, err)
+	}
+	p.logger().InfoContext(ctx, "file processed", "brand", params.Brand, "file", params.Name,
+		"file_id", res.FileID, "status", res.Status, "kind", res.Kind, "rows", res.Summary.Rows,
+		"applied", res.Summary.Applied, "rejected", res.Summary.Rejected, "duplicate", res.Summary.Duplicate,
+		"reason", res.Reason, "dry_run", params.DryRun)
+	return res, nil
+}
+
+func (p *Pipeline) process(ctx context.Context, params Params, f *os.File, size int64, limits processors.Limits) (Result, error) {
+	receive := ledger.ReceiveParams{Brand: params.Brand, Source: params.Source, Name: params.Name, Size: size}
+	if size > limits.MaxFileBytes {
+		fe := &processors.FileError{Code: outcome.FileTooLarge, Reason: fmt.Sprintf(
+			"the file is %d bytes, over the limit of %d (limits.max_file_bytes); its bytes were not kept", size, limits.MaxFileBytes)}
+		return p.quarantineUnstored(ctx, params, receive, fe)
+	}
+	sum, err := hashFile(f)
+	if err != nil {
+		return Result{}, err
+	}
+	receive.SHA256 = sum
+
+	var res Result
+	if !params.DryRun {
+		receive.Body = io.NewSectionReader(f, 0, size)
+		rec, err := p.Ledger.Receive(ctx, receive)
+		if err != nil {
+			return Result{}, err
+		}
+		res.FileID = rec.FileID
+		if rec.Status == outcome.DuplicateFile {
+			res.Status, res.DuplicateOf = outcome.DuplicateFile, rec.DuplicateOf
+			res.Reason = fmt.Sprintf("the same bytes were applied as file %d", rec.DuplicateOf)
+			return res, nil
+		}
+	}
+
+	table, kind, err := p.open(f, size, params, limits)
+	if err != nil {
+		return p.quarantineOrFail(ctx, params, res, err)
+	}
+	defer table.Close()
+	res.Kind = kind
+	if params.Progress != nil {
+		params.Progress(0, size)
+	}
+
+	apply := ledger.ApplyParams{FileID: res.FileID, Brand: params.Brand, Actor: params.Actor, DryRun: params.DryRun}
+	if params.DryRun && params.Result != nil {
+		apply.Inspect = func(ctx context.Context, outcomes ledger.OutcomeReader) error {
+			return p.writeResult(ctx, f, size, params, limits, outcomes)
+		}
+	}
+	progress := func() {
+		if params.Progress != nil {
+			params.Progress(table.Offset(), size)
+		}
+	}
+	var sum2 ledger.Summary
+	switch kind {
+	case processors.ActionUpdates:
+		r, err := processors.NewActionUpdateReader(table, params.Format)
+		if err != nil {
+			return p.quarantineOrFail(ctx, params, res, err)
+		}
+		sum2, err = p.Ledger.ApplyActionUpdates(ctx, apply, withProgress(r.Next, progress))
+		if err != nil {
+			return p.quarantineOrFail(ctx, params, res, err)
+		}
+	case processors.Actions:
+		r, err := processors.NewActionRecordReader(table, params.Format)
+		if err != nil {
+			return p.quarantineOrFail(ctx, params, res, err)
+		}
+		sum2, err = p.Ledger.ImportActions(ctx, apply, withProgress(r.Next, progress))
+		if err != nil {
+			return p.quarantineOrFail(ctx, params, res, err)
+		}
+	default:
+		return p.quarantineOrFail(ctx, params, res, &processors.FileError{Code: outcome.UnknownKind,
+			Reason: fmt.Sprintf("%s files are not applied here", kind)})
+	}
+	if params.Progress != nil {
+		params.Progress(size, size)
+	}
+	res.Summary, res.Status = sum2, sum2.Status
+	if !params.DryRun && params.Result != nil {
+		err := p.writeResult(ctx, f, size, params, limits, func(ctx context.Context, fn func(outcome.Row) error) error {
+			return p.Ledger.Outcomes(ctx, res.FileID, fn)
+		})
+		if err != nil {
+			return res, fmt.Errorf("write result file: %w", err)
+		}
+	}
+	return res, nil
+}
+
+// open opens the file's table and decides its kind.
+func (p *Pipeline) open(f *os.File, size int64, params Params, limits processors.Limits) (*processors.Table, processors.Kind, error) {
+	table, err := processors.Open(f, size, params.Name, params.Format, limits)
+	if err != nil {
+		return nil, "", err
+	}
+	kind := params.Kind
+	if kind == "" {
+		kind, err = processors.DetectKind(table.Header(), params.Format.Aliases)
+		if err != nil {
+			table.Close()
+			return nil, "", err
+		}
+		accept := params.Accept
+		if len(accept) == 0 {
+			accept = []processors.Kind{processors.ActionUpdates}
+		}
+		if !containsKind(accept, kind) {
+			table.Close()
+			return nil, "", &processors.FileError{Code: outcome.UnknownKind,
+				Reason: fmt.Sprintf("the header reads as a file of %s, which is not accepted here (accepted: %v)", kind, accept)}
+		}
+	}
+	return table, kind, nil
+}
+
+func containsKind(kinds []processors.Kind, k processors.Kind) bool {
+	for _, x := range kinds {
+		if x == k {
+			return true
+		}
+	}
+	return false
+}
+
+// quarantineOrFail quarantines the file when err is about the file itself and
+// returns err unchanged otherwise (a database failure: the file stays received).
+func (p *Pipeline) quarantineOrFail(ctx context.Context, params Params, res Result, err error) (Result, error) {
+	var fe *processors.FileError
+	if !errors.As(err, &fe) {
+		return res, err
+	}
+	res.Status, res.Code, res.Reason = outcome.Quarantined, fe.Code, fe.Reason
+	if params.DryRun {
+		return res, nil
+	}
+	return res, p.Ledger.Quarantine(ctx, res.FileID, fe.Code, fe.Reason)
+}
+
+// quarantineUnstored records a file too large to keep and quarantines it.
+func (p *Pipeline) quarantineUnstored(ctx context.Context, params Params, receive ledger.ReceiveParams, fe *processors.FileError) (Result, error) {
+	res := Result{Status: outcome.Quarantined, Code: fe.Code, Reason: fe.Reason}
+	if params.DryRun {
+		return res, nil
+	}
+	receive.SHA256 = []byte{} // not read: the file is too large to hash
+	rec, err := p.Ledger.Receive(ctx, receive)
+	if err != nil {
+		return Result{}, err
+	}
+	res.FileID = rec.FileID
+	return res, p.Ledger.Quarantine(ctx, rec.FileID, fe.Code, fe.Reason)
+}
+
+// writeResult writes the result file: the file's own records, re-read, merged in
+// line order with the outcomes the ledger recorded.
+func (p *Pipeline) writeResult(ctx context.Context, f *os.File, size int64, params Params,
+	limits processors.Limits, outcomes ledger.OutcomeReader) error {
+	table, err := processors.Open(f, size, params.Name, params.Format, limits)
+	if err != nil {
+		return err
+	}
+	defer table.Close()
+	w, err := processors.NewResultWriter(params.Result, table.Header())
+	if err != nil {
+		return err
+	}
+	rec, recErr := table.Next()
+	err = outcomes(ctx, func(row outcome.Row) error {
+		for recErr == nil && rec.Line < row.Line {
+			rec, recErr = table.Next()
+		}
+		if recErr != nil {
+			return fmt.Errorf("line %d has an outcome but no record: %w", row.Line, recErr)
+		}
+		if rec.Line != row.Line {
+			return fmt.Errorf("line %d has an outcome but no record", row.Line)
+		}
+		return w.Write(rec.Fields, row)
+	})
+	if err != nil {
+		return err
+	}
+	return w.Flush()
+}
+
+func (p *Pipeline) retry(ctx context.Context, fn func() error) error {
+	retries := p.Retries
+	if retries == 0 {
+		retries = 3
+	}
+	wait := p.RetryWait
+	if wait == 0 {
+		wait = time.Second
+	}
+	for attempt := 0; ; attempt++ {
+		err := fn()
+		if err == nil || !errors.Is(err, ledger.ErrTransient) || attempt == retries {
+			return err
+		}
+		p.logger().WarnContext(ctx, "transient failure; retrying", "error", err, "attempt", attempt+1, "wait", wait)
+		select {
+		case <-ctx.Done():
+			return errors.Join(err, ctx.Err())
+		case <-time.After(wait):
+		}
+		wait *= 2
+	}
+}
+
+func (p *Pipeline) logger() *slog.Logger {
+	if p.Logger == nil {
+		return slog.New(slog.DiscardHandler)
+	}
+	return p.Logger
+}
+
+func hashFile(f *os.File) ([]byte, error) {
+	h := sha256.New()
+	if _, err := io.Copy(h, io.NewSectionReader(f, 0, 1<<62)); err != nil {
+		return nil, fmt.Errorf("read: %w", err)
+	}
+	return h.Sum(nil), nil
+}
+
+// withProgress calls progress every 64 Ki rows as next is drained.
+func withProgress[T any](next func() (T, error), progress func()) func() (T, error) {
+	n := 0
+	return func() (T, error) {
+		n++
+		if n&0xffff == 0 {
+			progress()
+		}
+		return next()
+	}
+}
