@@ -51,14 +51,14 @@ func (l *Ledger) ImportActions(ctx context.Context, p ApplyParams,
 			})
 		})
 	}
-	process := func(tx pgx.Tx, brand, file int64) error {
+	process := func(tx pgx.Tx, brand, file int64, t *tally) error {
 		if _, err := tx.Exec(ctx, checkImport, brand); err != nil {
 			return fmt.Errorf("check actions: %w", interpretError(err))
 		}
 		if _, err := tx.Exec(ctx, insertImport, brand, file, p.Actor); err != nil {
 			return fmt.Errorf("insert actions: %w", interpretError(err))
 		}
-		return nil
+		return t.add(ctx, tx, `SELECT coalesce(outcome, 'APPLIED'), coalesce(verdict, ''), count(*) FROM work GROUP BY 1, 2`)
 	}
 	sum, err := l.applyFile(ctx, p, string(processors.Actions), stage, process)
 	if err != nil {

@@ -52,7 +52,7 @@ func (l *Ledger) ApplyActionUpdates(ctx context.Context, p ApplyParams,
 			})
 		})
 	}
-	process := func(tx pgx.Tx, brand, file int64) error {
+	process := func(tx pgx.Tx, brand, file int64, t *tally) error {
 		step := time.Now()
 		// Fresh statistics of the staged rows, or the planner guesses a handful of
 		// rows and joins a million of them one index probe at a time.
@@ -79,15 +79,18 @@ func (l *Ledger) ApplyActionUpdates(ctx context.Context, p ApplyParams,
 		}
 		for k := 1; k <= rounds; k++ {
 			step = time.Now()
-			if _, err := tx.Exec(ctx, applyRound, k, brand, file, p.Actor); err != nil {
-				return fmt.Errorf("apply round %d: %w", k, interpretError(err))
+			if err := t.add(ctx, tx, applyRound, k, brand, file, p.Actor); err != nil {
+				return fmt.Errorf("apply round %d: %w", k, err)
 			}
 			l.logger.DebugContext(ctx, "round applied", "round", k, "took", time.Since(step))
 		}
-		_, err := tx.Exec(ctx, `
-			INSERT INTO file_rows (file_id, line, outcome, code, message, action_id, operation)
-			SELECT $1, line, outcome, code, message, aid, op FROM work WHERE outcome IS NOT NULL`, file)
-		return interpretError(err)
+		return t.add(ctx, tx, `
+			WITH settled AS (
+				INSERT INTO file_rows (file_id, line, outcome, code, message, action_id, operation)
+				SELECT $1, line, outcome, code, message, aid, op FROM work WHERE outcome IS NOT NULL
+				RETURNING outcome, code
+			)
+			SELECT outcome, coalesce(code, ''), count(*) FROM settled GROUP BY 1, 2`, file)
 	}
 	sum, err := l.applyFile(ctx, p, string(processors.ActionUpdates), stage, process)
 	if err != nil {
@@ -118,40 +121,50 @@ const copyUpdateStage = `COPY stage FROM STDIN`
 
 // resolveUpdates finds each row's action, only among the brand's own actions: a row
 // naming another brand's action is ACTION_NOT_FOUND, like one naming no action.
-// It numbers the rows of each action (rnd) for the rounds that apply them in order.
+// It numbers the rows of each action (rnd) for the rounds that apply them in order;
+// only actions with several rows need numbering, and most have one.
 const resolveUpdates = `
 CREATE TEMP TABLE work ON COMMIT DROP AS
-SELECT r.*,
-    CASE WHEN r.code IS NULL THEN row_number() OVER (PARTITION BY r.aid ORDER BY r.line) END AS rnd,
-    CASE WHEN r.code IS NULL THEN count(*) OVER (PARTITION BY r.aid) END AS nrows
-FROM (
-    SELECT s.line, s.op, s.reverse_if_zero, s.amount, s.currency, s.customer_status, s.reason,
-        s.request_id, s.note,
-        CASE WHEN s.request_id IS NOT NULL THEN md5(concat_ws('|', s.ref_action_id, s.oid, s.tracker_id,
-            s.op, s.reverse_if_zero, s.amount, s.currency, s.customer_status, s.reason, s.note)) END AS req_hash,
-        coalesce(a.id, o.id) AS aid,
-        CASE
-            WHEN s.code IS NOT NULL THEN s.code
-            WHEN coalesce(a.id, o.id) IS NULL THEN 'ACTION_NOT_FOUND'
-        END AS code,
-        CASE
-            WHEN s.code IS NOT NULL THEN s.message
-            WHEN coalesce(a.id, o.id) IS NOT NULL THEN NULL
-            WHEN s.ref_action_id IS NOT NULL THEN 'No action ' || s.ref_action_id || ' in this program'
-            ELSE 'No action with Oid ' || s.oid || ' and ActionTrackerId ' || s.tracker_id || ' in this program'
-        END AS message,
-        CASE
-            WHEN s.code IS NOT NULL OR coalesce(a.id, o.id) IS NULL THEN 'REJECTED'
-        END AS outcome
+WITH by_oid AS (
+    SELECT DISTINCT ON (s.line) s.line, x.id
+    FROM stage s
+    JOIN actions x ON x.brand_id = $1 AND x.oid = s.oid AND x.tracker_id = s.tracker_id
+    WHERE s.code IS NULL AND s.ref_action_id IS NULL
+    ORDER BY s.line, x.event_date DESC, x.id DESC
+),
+resolved AS (
+    SELECT s.*, coalesce(a.id, o.id) AS aid
     FROM stage s
     LEFT JOIN actions a ON s.code IS NULL AND a.id = s.ref_action_id AND a.brand_id = $1
-    LEFT JOIN LATERAL (
-        SELECT x.id FROM actions x
-        WHERE s.code IS NULL AND s.ref_action_id IS NULL
-            AND x.brand_id = $1 AND x.oid = s.oid AND x.tracker_id = s.tracker_id
-        ORDER BY x.event_date DESC, x.id DESC LIMIT 1
-    ) o ON true
-) r`
+    LEFT JOIN by_oid o ON o.line = s.line
+),
+multi AS (
+    SELECT aid FROM resolved WHERE code IS NULL AND aid IS NOT NULL GROUP BY aid HAVING count(*) > 1
+),
+numbered AS (
+    SELECT r.line, row_number() OVER (PARTITION BY r.aid ORDER BY r.line) AS rnd
+    FROM resolved r JOIN multi m ON m.aid = r.aid
+    WHERE r.code IS NULL
+)
+SELECT r.line, r.op, r.reverse_if_zero, r.amount, r.currency, r.customer_status, r.reason,
+    r.request_id, r.note, r.aid,
+    CASE WHEN r.request_id IS NOT NULL THEN md5(concat_ws('|', r.ref_action_id, r.oid, r.tracker_id,
+        r.op, r.reverse_if_zero, r.amount, r.currency, r.customer_status, r.reason, r.note)) END AS req_hash,
+    CASE
+        WHEN r.code IS NOT NULL THEN r.code
+        WHEN r.aid IS NULL THEN 'ACTION_NOT_FOUND'
+    END AS code,
+    CASE
+        WHEN r.code IS NOT NULL THEN r.message
+        WHEN r.aid IS NOT NULL THEN NULL
+        WHEN r.ref_action_id IS NOT NULL THEN 'No action ' || r.ref_action_id || ' in this program'
+        ELSE 'No action with Oid ' || r.oid || ' and ActionTrackerId ' || r.tracker_id || ' in this program'
+    END AS message,
+    CASE WHEN r.code IS NOT NULL OR r.aid IS NULL THEN 'REJECTED' END AS outcome,
+    CASE WHEN r.code IS NULL AND r.aid IS NOT NULL THEN coalesce(n.rnd, 1) END AS rnd,
+    n.line IS NOT NULL AS multi
+FROM resolved r
+LEFT JOIN numbered n ON n.line = r.line`
 
 // checkRequestIDs settles RequestIds before anything applies: a key already applied
 // (by an earlier file, or an earlier row of this one) with the same content makes
@@ -189,7 +202,7 @@ WHERE w.line = d.line`
 const applyRound = `
 WITH cur AS (
     SELECT w.line, w.aid, w.amount AS row_amount, w.currency AS row_currency,
-        w.customer_status AS row_customer_status, w.reason, w.request_id, w.req_hash, w.note, w.nrows,
+        w.customer_status AS row_customer_status, w.reason, w.request_id, w.req_hash, w.note, w.multi,
         CASE WHEN w.op = 'MODIFY' AND w.reverse_if_zero AND a.amount > 0 THEN 'REVERSE' ELSE w.op END AS op,
         a.state, a.amount, a.payout, a.currency, a.original_amount, a.original_payout,
         a.reversed_amount, a.reversed_payout, a.modification_count, t.kind AS tracker_kind, t.payout_percent
@@ -232,6 +245,7 @@ decided AS (
             WHEN 'APPROVE' THEN CASE WHEN ch.state = 'REVERSED' THEN ch.reversed_payout ELSE ch.payout END
             WHEN 'RESET' THEN ch.original_payout
         END AS new_payout,
+        CASE WHEN ch.code IS NULL THEN 'APPLIED' WHEN ch.code = 'DUPLICATE_OPERATION' THEN 'DUPLICATE_ROW' ELSE 'REJECTED' END AS outcome,
         -- The event a change writes; NULL when the row applies but changes nothing.
         CASE
             WHEN ch.code IS NOT NULL THEN NULL
@@ -268,13 +282,12 @@ keys AS (
     FROM decided d WHERE d.code IS NULL AND d.request_id IS NOT NULL
 ),
 remembered AS (
-    INSERT INTO seen (aid, op) SELECT d.aid, d.op FROM decided d WHERE d.nrows > 1
+    INSERT INTO seen (aid, op) SELECT d.aid, d.op FROM decided d WHERE d.multi
     ON CONFLICT DO NOTHING
-)
-INSERT INTO file_rows (file_id, line, outcome, code, message, action_id, operation)
-SELECT $3, d.line,
-    CASE WHEN d.code IS NULL THEN 'APPLIED' WHEN d.code = 'DUPLICATE_OPERATION' THEN 'DUPLICATE_ROW' ELSE 'REJECTED' END,
-    d.code,
+),
+unchanged AS (
+    INSERT INTO file_rows (file_id, line, outcome, code, message, action_id, operation)
+    SELECT $3, d.line, d.outcome, d.code,
     CASE d.code
         WHEN 'DUPLICATE_OPERATION' THEN 'An earlier row of this file already does ' || d.op || ' to this action'
         WHEN 'CPC_NOT_REVERSIBLE' THEN 'Pay-per-click actions cannot be modified or reversed by a file'
@@ -286,4 +299,6 @@ SELECT $3, d.line,
         ELSE CASE WHEN d.op = 'APPROVE' THEN 'The action was already approved; nothing changed' END
     END,
     d.aid, d.op
-FROM decided d WHERE d.event_kind IS NULL`
+    FROM decided d WHERE d.event_kind IS NULL
+)
+SELECT d.outcome, coalesce(d.code, ''), count(*) FROM decided d GROUP BY 1, 2`

@@ -48,11 +48,10 @@ const (
 	TransactionDateRequired  Code = "TRANSACTION_DATE_REQUIRED"
 	SaleAmountLimit          Code = "SALE_AMOUNT_LIMIT"
 	// Codes of the actions import (a brand's tracking export).
-	UnknownTracker     Code = "UNKNOWN_TRACKER"
-	InvalidPartnerID   Code = "INVALID_PARTNER_ID"
-	InvalidState       Code = "INVALID_STATE"
-	ActionExists       Code = "ACTION_EXISTS"
-	ActionOfOtherBrand Code = "ACTION_OF_OTHER_BRAND"
+	UnknownTracker   Code = "UNKNOWN_TRACKER"
+	InvalidPartnerID Code = "INVALID_PARTNER_ID"
+	InvalidState     Code = "INVALID_STATE"
+	ActionExists     Code = "ACTION_EXISTS"
 )
 
 // Codes lists every row code, in the order docs/outcomes.md documents them.
@@ -64,8 +63,19 @@ var Codes = []Code{
 	ModLimitExceeded, CurrencyMismatch, CustomerStatusNotAllowed, RequestIDConflict,
 	DuplicateRequestID, DuplicateOperation, InquiryNotFound, InquiryAlreadyResolved,
 	TransactionDateRequired, SaleAmountLimit, UnknownTracker, InvalidPartnerID,
-	InvalidState, ActionExists, ActionOfOtherBrand,
+	InvalidState, ActionExists,
 }
+
+var knownCodes = func() map[Code]bool {
+	m := make(map[Code]bool, len(Codes))
+	for _, c := range Codes {
+		m[c] = true
+	}
+	return m
+}()
+
+// IsCode reports whether c is one of the documented row codes.
+func IsCode(c Code) bool { return knownCodes[c] }
 
 // FileStatus is how a received file as a whole ended.
 type FileStatus string
