@@ -150,3 +150,20 @@ func (l *Ledger) FileBytes(ctx context.Context, fileID int64, w io.Writer) error
 	}
 	return interpretError(rows.Err())
 }
+
+// AppliedFile returns the id of the file with these bytes already applied for the
+// brand, or 0. A dry run uses it to say DUPLICATE_FILE as the real apply would.
+func (l *Ledger) AppliedFile(ctx context.Context, brand string, sha256 []byte) (int64, error) {
+	id, err := brandID(ctx, l.pool, brand)
+	if err != nil {
+		return 0, err
+	}
+	var file int64
+	err = l.pool.QueryRow(ctx, `
+		SELECT id FROM received_files WHERE brand_id = $1 AND sha256 = $2 AND status = 'COMPLETED'`,
+		id, sha256).Scan(&file)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return 0, nil
+	}
+	return file, interpretError(err)
+}

@@ -62,6 +62,11 @@ type Result struct {
 	Reason      string                 // for QUARANTINED and DUPLICATE_FILE
 	DuplicateOf int64
 	Summary     ledger.Summary
+	// WroteResult says whether Params.Result received a result file. A duplicate
+	// file gets the result of the file it duplicates: a crash between the commit
+	// and the result file, or a brand that lost its result, is mended by sending
+	// the same file again.
+	WroteResult bool
 }
 
 // IsOurs reports whether a file name is one returnsd writes (result_*, receipt_*):
@@ -130,7 +135,15 @@ func (p *Pipeline) process(ctx context.Context, params Params, f *os.File, size 
 	receive.SHA256 = sum
 
 	var res Result
-	if !params.DryRun {
+	if params.DryRun {
+		applied, err := p.Ledger.AppliedFile(ctx, params.Brand, sum)
+		if err != nil {
+			return Result{}, err
+		}
+		if applied != 0 {
+			return p.duplicate(ctx, f, size, params, limits, Result{}, applied)
+		}
+	} else {
 		receive.Body = io.NewSectionReader(f, 0, size)
 		rec, err := p.Ledger.Receive(ctx, receive)
 		if err != nil {
@@ -138,9 +151,7 @@ func (p *Pipeline) process(ctx context.Context, params Params, f *os.File, size 
 		}
 		res.FileID = rec.FileID
 		if rec.Status == outcome.DuplicateFile {
-			res.Status, res.DuplicateOf = outcome.DuplicateFile, rec.DuplicateOf
-			res.Reason = fmt.Sprintf("the same bytes were applied as file %d", rec.DuplicateOf)
-			return res, nil
+			return p.duplicate(ctx, f, size, params, limits, res, rec.DuplicateOf)
 		}
 	}
 
@@ -193,15 +204,38 @@ func (p *Pipeline) process(ctx context.Context, params Params, f *os.File, size 
 		params.Progress(size, size)
 	}
 	res.Summary, res.Status = sum2, sum2.Status
+	res.WroteResult = params.Result != nil
 	if !params.DryRun && params.Result != nil {
-		err := p.writeResult(ctx, f, size, params, limits, func(ctx context.Context, fn func(outcome.Row) error) error {
-			return p.Ledger.Outcomes(ctx, res.FileID, fn)
-		})
-		if err != nil {
-			return res, fmt.Errorf("write result file: %w", err)
+		if err := p.writeStoredResult(ctx, f, size, params, limits, res.FileID); err != nil {
+			return res, err
 		}
 	}
 	return res, nil
+}
+
+// duplicate ends a file whose bytes were applied before as file original, and
+// gives it that file's result.
+func (p *Pipeline) duplicate(ctx context.Context, f *os.File, size int64, params Params,
+	limits processors.Limits, res Result, original int64) (Result, error) {
+	res.Status, res.DuplicateOf = outcome.DuplicateFile, original
+	res.Reason = fmt.Sprintf("the same bytes were applied as file %d", original)
+	if params.Result == nil {
+		return res, nil
+	}
+	res.WroteResult = true
+	return res, p.writeStoredResult(ctx, f, size, params, limits, original)
+}
+
+// writeStoredResult writes the result file of an applied file from the outcomes the ledger keeps.
+func (p *Pipeline) writeStoredResult(ctx context.Context, f *os.File, size int64, params Params,
+	limits processors.Limits, fileID int64) error {
+	err := p.writeResult(ctx, f, size, params, limits, func(ctx context.Context, fn func(outcome.Row) error) error {
+		return p.Ledger.Outcomes(ctx, fileID, fn)
+	})
+	if err != nil {
+		return fmt.Errorf("write result file: %w", err)
+	}
+	return nil
 }
 
 // open opens the file's table and decides its kind.

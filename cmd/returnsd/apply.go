@@ -72,8 +72,11 @@ func (e *env) runFileCommand(ctx context.Context, c *fileCommand, args []string)
 	var out io.Writer = e.stdout
 	var tmp *os.File
 	if resultPath != "-" {
-		// Written beside its final name and renamed into place, so a reader never sees half a result.
-		tmp, err = os.CreateTemp(filepath.Dir(resultPath), ".result-*.tmp")
+		// Written beside its final name and renamed into place, so a reader never sees
+		// half a result. The name is fixed so that a run killed mid-write leaves at
+		// most one such file, which the next run of the same file overwrites.
+		tmpPath := filepath.Join(filepath.Dir(resultPath), "."+filepath.Base(resultPath)+".tmp")
+		tmp, err = os.OpenFile(tmpPath, os.O_CREATE|os.O_TRUNC|os.O_WRONLY, 0o640)
 		if err != nil {
 			return err
 		}
@@ -90,7 +93,7 @@ func (e *env) runFileCommand(ctx context.Context, c *fileCommand, args []string)
 	if err != nil {
 		return err
 	}
-	wroteResult := res.Status == outcome.Completed
+	wroteResult := res.WroteResult
 	if tmp != nil {
 		if err := tmp.Close(); err != nil {
 			return err
@@ -120,6 +123,9 @@ func (e *env) printSummary(res pipeline.Result, dryRun, wroteResult bool, result
 	switch res.Status {
 	case outcome.DuplicateFile:
 		fmt.Fprintf(w, "%sDUPLICATE_FILE (file %d): %s; nothing changed\n", prefix, res.FileID, res.Reason)
+		if wroteResult && resultPath != "-" {
+			fmt.Fprintf(w, "  result (of file %d): %s\n", res.DuplicateOf, resultPath)
+		}
 		return
 	case outcome.Quarantined:
 		fmt.Fprintf(w, "%sQUARANTINED (file %d): %s: %s\n", prefix, res.FileID, res.Code, res.Reason)
