@@ -119,10 +119,12 @@ CREATE TEMP TABLE stage (
 
 const copyUpdateStage = `COPY stage FROM STDIN`
 
-// resolveUpdates finds each row's action, only among the brand's own actions: a row
-// naming another brand's action is ACTION_NOT_FOUND, like one naming no action.
-// It numbers the rows of each action (rnd) for the rounds that apply them in order;
-// only actions with several rows need numbering, and most have one.
+// resolveUpdates finds the action of each row named by Oid (the newest of the
+// brand's actions with that Oid and tracker) and numbers the rows of each action
+// (rnd) for the rounds that apply them in order; only actions with several rows
+// need numbering, and most have one. Rows named by ActionId are looked up by the
+// round itself, among the brand's own actions only: a row naming another brand's
+// action is ACTION_NOT_FOUND, exactly like one naming no action.
 const resolveUpdates = `
 CREATE TEMP TABLE work ON COMMIT DROP AS
 WITH by_oid AS (
@@ -133,9 +135,8 @@ WITH by_oid AS (
     ORDER BY s.line, x.event_date DESC, x.id DESC
 ),
 resolved AS (
-    SELECT s.*, coalesce(a.id, o.id) AS aid
+    SELECT s.*, coalesce(s.ref_action_id, o.id) AS aid
     FROM stage s
-    LEFT JOIN actions a ON s.code IS NULL AND a.id = s.ref_action_id AND a.brand_id = $1
     LEFT JOIN by_oid o ON o.line = s.line
 ),
 multi AS (
@@ -156,9 +157,7 @@ SELECT r.line, r.op, r.reverse_if_zero, r.amount, r.currency, r.customer_status,
     END AS code,
     CASE
         WHEN r.code IS NOT NULL THEN r.message
-        WHEN r.aid IS NOT NULL THEN NULL
-        WHEN r.ref_action_id IS NOT NULL THEN 'No action ' || r.ref_action_id || ' in this program'
-        ELSE 'No action with Oid ' || r.oid || ' and ActionTrackerId ' || r.tracker_id || ' in this program'
+        WHEN r.aid IS NULL THEN 'No action with Oid ' || r.oid || ' and ActionTrackerId ' || r.tracker_id || ' in this program'
     END AS message,
     CASE WHEN r.code IS NOT NULL OR r.aid IS NULL THEN 'REJECTED' END AS outcome,
     CASE WHEN r.code IS NULL AND r.aid IS NOT NULL THEN coalesce(n.rnd, 1) END AS rnd,
@@ -207,13 +206,14 @@ WITH cur AS (
         a.state, a.amount, a.payout, a.currency, a.original_amount, a.original_payout,
         a.reversed_amount, a.reversed_payout, a.modification_count, t.kind AS tracker_kind, t.payout_percent
     FROM work w
-    JOIN actions a ON a.id = w.aid
-    JOIN trackers t ON t.brand_id = a.brand_id AND t.id = a.tracker_id
+    LEFT JOIN actions a ON a.id = w.aid AND a.brand_id = $2
+    LEFT JOIN trackers t ON t.brand_id = a.brand_id AND t.id = a.tracker_id
     WHERE w.rnd = $1 AND w.outcome IS NULL
 ),
 checked AS (
     SELECT c.*,
         CASE
+            WHEN c.state IS NULL THEN 'ACTION_NOT_FOUND'
             WHEN s.aid IS NOT NULL THEN 'DUPLICATE_OPERATION'
             WHEN c.tracker_kind = 'CPC' AND c.op IN ('MODIFY', 'REVERSE') THEN 'CPC_NOT_REVERSIBLE'
             WHEN c.state IN ('LOCKED', 'PAID') THEN 'ACTION_LOCKED'
@@ -224,8 +224,24 @@ checked AS (
         END AS code
     FROM cur c LEFT JOIN seen s ON s.aid = c.aid AND s.op = c.op
 ),
+-- decided keeps only what its six readers need: it is materialized once per
+-- round, and a narrow row keeps a million of them in memory.
 decided AS (
-    SELECT ch.*,
+    SELECT ch.line, CASE WHEN ch.state IS NOT NULL THEN ch.aid END AS aid, ch.op, ch.code, ch.state, ch.amount, ch.payout, ch.multi,
+        ch.reason, ch.note, ch.request_id, ch.req_hash, ch.row_customer_status,
+        CASE WHEN ch.code IS NOT NULL THEN
+            CASE ch.code
+                WHEN 'ACTION_NOT_FOUND' THEN 'No action ' || ch.aid || ' in this program'
+                WHEN 'DUPLICATE_OPERATION' THEN 'An earlier row of this file already does ' || ch.op || ' to this action'
+                WHEN 'CPC_NOT_REVERSIBLE' THEN 'Pay-per-click actions cannot be modified or reversed by a file'
+                WHEN 'ACTION_LOCKED' THEN 'The action is ' || ch.state || '; locked and paid actions are never changed by a file'
+                WHEN 'CURRENCY_MISMATCH' THEN 'CurrencyCode ' || ch.row_currency || ' differs from the action''s currency ' || ch.currency
+                WHEN 'CUSTOMER_STATUS_NOT_ALLOWED' THEN 'CustomerStatus cannot be set on a reversal'
+                WHEN 'ACTION_REVERSED' THEN 'The action is reversed; approve it to restore it first'
+                WHEN 'MOD_LIMIT_EXCEEDED' THEN 'The action has been modified 1000 times, the limit'
+            END
+        WHEN ch.op = 'APPROVE' AND ch.state = 'APPROVED' THEN 'The action was already approved; nothing changed'
+        END AS message,
         CASE ch.op
             WHEN 'MODIFY' THEN ch.state
             WHEN 'REVERSE' THEN 'REVERSED'
@@ -282,23 +298,12 @@ keys AS (
     FROM decided d WHERE d.code IS NULL AND d.request_id IS NOT NULL
 ),
 remembered AS (
-    INSERT INTO seen (aid, op) SELECT d.aid, d.op FROM decided d WHERE d.multi
+    INSERT INTO seen (aid, op) SELECT d.aid, d.op FROM decided d WHERE d.multi AND d.aid IS NOT NULL
     ON CONFLICT DO NOTHING
 ),
 unchanged AS (
     INSERT INTO file_rows (file_id, line, outcome, code, message, action_id, operation)
-    SELECT $3, d.line, d.outcome, d.code,
-    CASE d.code
-        WHEN 'DUPLICATE_OPERATION' THEN 'An earlier row of this file already does ' || d.op || ' to this action'
-        WHEN 'CPC_NOT_REVERSIBLE' THEN 'Pay-per-click actions cannot be modified or reversed by a file'
-        WHEN 'ACTION_LOCKED' THEN 'The action is ' || d.state || '; locked and paid actions are never changed by a file'
-        WHEN 'CURRENCY_MISMATCH' THEN 'CurrencyCode ' || d.row_currency || ' differs from the action''s currency ' || d.currency
-        WHEN 'CUSTOMER_STATUS_NOT_ALLOWED' THEN 'CustomerStatus cannot be set on a reversal'
-        WHEN 'ACTION_REVERSED' THEN 'The action is reversed; approve it to restore it first'
-        WHEN 'MOD_LIMIT_EXCEEDED' THEN 'The action has been modified 1000 times, the limit'
-        ELSE CASE WHEN d.op = 'APPROVE' THEN 'The action was already approved; nothing changed' END
-    END,
-    d.aid, d.op
+    SELECT $3, d.line, d.outcome, d.code, d.message, d.aid, d.op
     FROM decided d WHERE d.event_kind IS NULL
 )
 SELECT d.outcome, coalesce(d.code, ''), count(*) FROM decided d GROUP BY 1, 2`

@@ -239,6 +239,17 @@ func TestApplyActionUpdates(t *testing.T) {
 		}
 	})
 
+	t.Run("SeveralRowsNamingAMissingActionAreEachNotFound", func(t *testing.T) {
+		t.Parallel()
+		l, b := setup(t)
+		g := processors.ActionRecord{ActionID: 9, TrackerID: 2001, Oid: "G-9", Amount: amt("100"), Currency: "EUR"}
+		b.importActions(l, "globex", g)
+		_, out := b.apply(l, "acme", reverse(404), modify(404, "1"), reverse(9), approve(9))
+		for line := 2; line <= 5; line++ {
+			wantOutcome(t, out[line], outcome.Rejected, outcome.ActionNotFound)
+		}
+	})
+
 	t.Run("TheFirstRowForAnActionAndOperationWins", func(t *testing.T) {
 		t.Parallel()
 		l, b := setup(t)

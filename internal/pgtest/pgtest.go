@@ -73,8 +73,9 @@ type Server struct {
 
 // Start initialises a cluster in a new temporary directory and starts it on a free
 // loopback port. As root it runs the server as the `postgres` user, since PostgreSQL
-// refuses to run as root. Durability is switched off: this server holds test data only.
-func Start(ctx context.Context) (*Server, error) {
+// refuses to run as root. Durability is switched off: this server holds test data
+// only. settings ("name=value") are added to, or override, the server's defaults.
+func Start(ctx context.Context, settings ...string) (*Server, error) {
 	bin, err := binDir()
 	if err != nil {
 		return nil, err
@@ -109,12 +110,15 @@ func Start(ctx context.Context) (*Server, error) {
 		os.RemoveAll(dir)
 		return nil, err
 	}
-	opts := strings.Join([]string{
-		"-p " + strconv.Itoa(port), "-k " + dir, "-c listen_addresses=127.0.0.1",
-		"-c fsync=off", "-c synchronous_commit=off", "-c full_page_writes=off",
-		"-c max_connections=200", "-c shared_buffers=256MB", "-c work_mem=64MB",
-		"-c maintenance_work_mem=256MB", "-c max_wal_size=4GB", "-c checkpoint_timeout=30min",
-	}, " ")
+	args := []string{"-p " + strconv.Itoa(port), "-k " + dir}
+	for _, kv := range append([]string{"listen_addresses=127.0.0.1",
+		"fsync=off", "synchronous_commit=off", "full_page_writes=off",
+		"max_connections=200", "shared_buffers=256MB", "work_mem=64MB",
+		"maintenance_work_mem=256MB", "max_wal_size=4GB", "checkpoint_timeout=30min",
+	}, settings...) {
+		args = append(args, "-c "+kv)
+	}
+	opts := strings.Join(args, " ")
 	if out, err := s.run(ctx, s.pgctl, "-D", data, "-l", filepath.Join(dir, "server.log"),
 		"-o", opts, "-w", "-t", "60", "start"); err != nil {
 		log, _ := os.ReadFile(filepath.Join(dir, "server.log"))
