@@ -135,17 +135,19 @@ func (t *tally) add(ctx context.Context, tx pgx.Tx, sql string, args ...any) err
 		if err := rows.Scan(&o, &code, &n); err != nil {
 			return err
 		}
-		// The codes are a closed, documented set; one invented in SQL would reach
-		// brands unexplained, so it fails the file instead.
-		if code != "" && !outcome.IsCode(outcome.Code(code)) {
-			return fmt.Errorf("outcome code %q is not in the documented set (outcome.Codes)", code)
+		if err := t.count(outcome.Outcome(o), outcome.Code(code), n); err != nil {
+			return err
 		}
-		t.count(outcome.Outcome(o), outcome.Code(code), n)
 	}
 	return interpretError(rows.Err())
 }
 
-func (t *tally) count(o outcome.Outcome, code outcome.Code, n int) {
+func (t *tally) count(o outcome.Outcome, code outcome.Code, n int) error {
+	// The codes are a closed, documented set; one invented in SQL would reach
+	// brands unexplained, so it fails the file instead.
+	if code != "" && !outcome.IsCode(code) {
+		return fmt.Errorf("outcome code %q is not in the documented set (outcome.Codes)", code)
+	}
 	t.sum.Rows += n
 	switch o {
 	case outcome.Applied:
@@ -158,6 +160,7 @@ func (t *tally) count(o outcome.Outcome, code outcome.Code, n int) {
 	if code != "" {
 		t.sum.ByCode[code] += n
 	}
+	return nil
 }
 
 // complete marks the file COMPLETED with its counts and returns its summary. It

@@ -2,6 +2,7 @@ package ledger
 
 import (
 	"bytes"
+	"errors"
 	"crypto/sha256"
 	"strings"
 	"testing"
@@ -244,4 +245,58 @@ func TestImportActions(t *testing.T) {
 		b.apply(l, "acme", approve(1))
 		wantAction(t, b.action(l, 1), "PENDING", "100.00", "8.50")
 	})
+}
+
+func TestAnActionChangedUnderTheApplyIsRetriedNotSkipped(t *testing.T) {
+	t.Parallel()
+	l, b := setup(t)
+	b.importActions(l, "acme", sale(1, "100"), sale(2, "100"))
+
+	// Another writer that does not take the brand's lock holds action 1.
+	other, err := l.pool.Begin(b.ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer other.Rollback(b.ctx)
+	if _, err := other.Exec(b.ctx, "UPDATE actions SET customer_status = 'NEW' WHERE id = 1"); err != nil {
+		t.Fatal(err)
+	}
+
+	file := b.receive(l, "acme")
+	rows := []processors.ActionUpdate{modify(1, "50"), modify(2, "50")}
+	rows[0].Line, rows[1].Line = 2, 3
+	done := make(chan error, 1)
+	go func() {
+		_, err := l.ApplyActionUpdates(b.ctx, ApplyParams{FileID: file, Brand: "acme", Actor: "t"}, iter(rows))
+		done <- err
+	}()
+	// Once the apply waits for action 1's row lock, the other writer commits: the row moves.
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		var waiting int
+		l.pool.QueryRow(b.ctx, `SELECT count(*) FROM pg_stat_activity
+			WHERE datname = current_database() AND wait_event_type = 'Lock' AND query LIKE '%WITH cur AS%'`).Scan(&waiting)
+		if waiting > 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the apply never waited for the other writer's row lock")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if err := other.Commit(b.ctx); err != nil {
+		t.Fatal(err)
+	}
+	err = <-done
+	if !errors.Is(err, ErrTransient) {
+		t.Fatalf("got %v, want a transient failure to retry", err)
+	}
+	wantAction(t, b.action(l, 2), "PENDING", "100.00", "8.50") // nothing of the file applied
+
+	sum, err := l.ApplyActionUpdates(b.ctx, ApplyParams{FileID: file, Brand: "acme", Actor: "t"}, iter(rows))
+	if err != nil || sum.Applied != 2 {
+		t.Fatalf("retry: %+v, %v", sum, err)
+	}
+	wantAction(t, b.action(l, 1), "PENDING", "50.00", "4.25")
+	wantAction(t, b.action(l, 2), "PENDING", "50.00", "4.25")
 }

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/returnsd/returnsd/outcome"
 	"github.com/returnsd/returnsd/processors"
 )
 
@@ -54,14 +55,12 @@ func (l *Ledger) ApplyActionUpdates(ctx context.Context, p ApplyParams,
 	}
 	process := func(tx pgx.Tx, brand, file int64, t *tally) error {
 		step := time.Now()
-		// Fresh statistics of the staged rows, or the planner guesses a handful of
-		// rows and joins a million of them one index probe at a time.
-		if _, err := tx.Exec(ctx, "ANALYZE stage"); err != nil {
-			return interpretError(err)
-		}
 		if _, err := tx.Exec(ctx, resolveUpdates, brand); err != nil {
 			return fmt.Errorf("resolve actions: %w", interpretError(err))
 		}
+		// Fresh statistics of the file's rows, or the planner guesses a handful and
+		// joins a million of them to their actions one index probe at a time (and,
+		// for a small file, hashes the whole ledger).
 		if _, err := tx.Exec(ctx, "ANALYZE work"); err != nil {
 			return interpretError(err)
 		}
@@ -79,7 +78,7 @@ func (l *Ledger) ApplyActionUpdates(ctx context.Context, p ApplyParams,
 		}
 		for k := 1; k <= rounds; k++ {
 			step = time.Now()
-			if err := t.add(ctx, tx, applyRound, k, brand, file, p.Actor); err != nil {
+			if err := applyRoundOnce(ctx, tx, t, k, brand, file, p.Actor); err != nil {
 				return fmt.Errorf("apply round %d: %w", k, err)
 			}
 			l.logger.DebugContext(ctx, "round applied", "round", k, "took", time.Since(step))
@@ -97,6 +96,31 @@ func (l *Ledger) ApplyActionUpdates(ctx context.Context, p ApplyParams,
 		return Summary{}, fmt.Errorf("ledger: apply action updates: %w", err)
 	}
 	return sum, nil
+}
+
+// applyRoundOnce runs one round and counts its outcomes, checking that every
+// change it decided reached its action.
+func applyRoundOnce(ctx context.Context, tx pgx.Tx, t *tally, k int, brand, file int64, actor string) error {
+	rows, err := tx.Query(ctx, applyRound, k, brand, file, actor)
+	if err != nil {
+		return interpretError(err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var o, code string
+		var n, changes, updated int
+		if err := rows.Scan(&o, &code, &n, &changes, &updated); err != nil {
+			return err
+		}
+		if changes != updated {
+			return fmt.Errorf("%w: %d changes decided but %d actions updated: an action changed under the apply",
+				ErrTransient, changes, updated)
+		}
+		if err := t.count(outcome.Outcome(o), outcome.Code(code), n); err != nil {
+			return err
+		}
+	}
+	return interpretError(rows.Err())
 }
 
 const createUpdateStage = `
@@ -128,11 +152,15 @@ const copyUpdateStage = `COPY stage FROM STDIN`
 const resolveUpdates = `
 CREATE TEMP TABLE work ON COMMIT DROP AS
 WITH by_oid AS (
-    SELECT DISTINCT ON (s.line) s.line, x.id
+    -- One index probe per Oid row: the cost follows the file, not the ledger.
+    SELECT s.line, x.id
     FROM stage s
-    JOIN actions x ON x.brand_id = $1 AND x.oid = s.oid AND x.tracker_id = s.tracker_id
+    CROSS JOIN LATERAL (
+        SELECT a.id FROM actions a
+        WHERE a.brand_id = $1 AND a.oid = s.oid AND a.tracker_id = s.tracker_id
+        ORDER BY a.event_date DESC, a.id DESC LIMIT 1
+    ) x
     WHERE s.code IS NULL AND s.ref_action_id IS NULL
-    ORDER BY s.line, x.event_date DESC, x.id DESC
 ),
 resolved AS (
     SELECT s.*, coalesce(s.ref_action_id, o.id) AS aid
@@ -203,7 +231,7 @@ WITH cur AS (
     SELECT w.line, w.aid, w.amount AS row_amount, w.currency AS row_currency,
         w.customer_status AS row_customer_status, w.reason, w.request_id, w.req_hash, w.note, w.multi,
         CASE WHEN w.op = 'MODIFY' AND w.reverse_if_zero AND a.amount > 0 THEN 'REVERSE' ELSE w.op END AS op,
-        a.state, a.amount, a.payout, a.currency, a.original_amount, a.original_payout,
+        a.ctid AS action_ctid, a.state, a.amount, a.payout, a.currency, a.original_amount, a.original_payout,
         a.reversed_amount, a.reversed_payout, a.modification_count, t.kind AS tracker_kind, t.payout_percent
     FROM work w
     LEFT JOIN actions a ON a.id = w.aid AND a.brand_id = $2
@@ -227,7 +255,7 @@ checked AS (
 -- decided keeps only what its six readers need: it is materialized once per
 -- round, and a narrow row keeps a million of them in memory.
 decided AS (
-    SELECT ch.line, CASE WHEN ch.state IS NOT NULL THEN ch.aid END AS aid, ch.op, ch.code, ch.state, ch.amount, ch.payout, ch.multi,
+    SELECT ch.line, CASE WHEN ch.state IS NOT NULL THEN ch.aid END AS aid, ch.action_ctid, ch.op, ch.code, ch.state, ch.amount, ch.payout, ch.multi,
         ch.reason, ch.note, ch.request_id, ch.req_hash, ch.row_customer_status,
         CASE WHEN ch.code IS NOT NULL THEN
             CASE ch.code
@@ -283,7 +311,12 @@ updated AS (
         version = a.version + 1,
         updated_at = now()
     FROM decided d
-    WHERE a.id = d.aid AND d.event_kind IS NOT NULL
+    -- The row read above, found again by its physical address rather than by
+    -- hashing every action a second time. Safe because everything that writes a
+    -- brand's actions holds the brand's lock; should anything else have moved a
+    -- row, it is missed here, the counts below differ, and the file is retried.
+    WHERE a.ctid = d.action_ctid AND a.id = d.aid AND d.event_kind IS NOT NULL
+    RETURNING 1
 ),
 events AS (
     INSERT INTO ledger_events (brand_id, action_id, kind, actor, file_id, line, request_id, reason, note,
@@ -306,4 +339,7 @@ unchanged AS (
     SELECT $3, d.line, d.outcome, d.code, d.message, d.aid, d.op
     FROM decided d WHERE d.event_kind IS NULL
 )
-SELECT d.outcome, coalesce(d.code, ''), count(*) FROM decided d GROUP BY 1, 2`
+SELECT d.outcome, coalesce(d.code, ''), count(*),
+    (SELECT count(*) FROM decided WHERE event_kind IS NOT NULL) AS changes,
+    (SELECT count(*) FROM updated) AS updated
+FROM decided d GROUP BY 1, 2`

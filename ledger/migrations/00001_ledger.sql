@@ -142,14 +142,16 @@ CREATE TABLE file_rows (
     PRIMARY KEY (file_id, line)
 );
 
--- One outcome per row: the event a row caused, or its file_rows entry.
+-- One outcome per row: the event a row caused, or its file_rows entry. Both sides
+-- have exactly the same column types, so the planner can merge their
+-- (file_id, line) indexes in order instead of sorting a large file's outcomes.
 CREATE VIEW row_outcomes AS
 SELECT file_id, line, 'APPLIED'::text AS outcome, NULL::text AS code, NULL::text AS message,
        action_id, kind AS operation, old_amount, new_amount, old_payout, new_payout
 FROM ledger_events WHERE file_id IS NOT NULL
 UNION ALL
 SELECT file_id, line, outcome, code, message, action_id, operation,
-       NULL::numeric, NULL::numeric, NULL::numeric, NULL::numeric
+       NULL::numeric(14, 2), NULL::numeric(14, 2), NULL::numeric(14, 2), NULL::numeric(14, 2)
 FROM file_rows;
 
 -- RequestId idempotency across files: a key is taken by the row that applied it.
