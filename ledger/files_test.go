@@ -2,8 +2,8 @@ package ledger
 
 import (
 	"bytes"
-	"errors"
 	"crypto/sha256"
+	"errors"
 	"strings"
 	"testing"
 	"time"

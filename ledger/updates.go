@@ -176,7 +176,9 @@ numbered AS (
     WHERE r.code IS NULL
 )
 SELECT r.line, r.op, r.reverse_if_zero, r.amount, r.currency, r.customer_status, r.reason,
-    r.request_id, r.note, r.aid,
+    r.request_id, r.note,
+    -- A row rejected by the parser names no action in its outcome: it was never resolved.
+    CASE WHEN r.code IS NULL THEN r.aid END AS aid,
     CASE WHEN r.request_id IS NOT NULL THEN md5(concat_ws('|', r.ref_action_id, r.oid, r.tracker_id,
         r.op, r.reverse_if_zero, r.amount, r.currency, r.customer_status, r.reason, r.note)) END AS req_hash,
     CASE

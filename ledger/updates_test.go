@@ -286,12 +286,17 @@ func TestApplyActionUpdates(t *testing.T) {
 	t.Run("RejectedRowsKeepTheirParserCodeAndLine", func(t *testing.T) {
 		t.Parallel()
 		l, b := setup(t)
-		bad := processors.ActionUpdate{Err: &processors.RowError{Code: outcome.InvalidAmount, Message: "Amount \"x\" is not a number"}}
+		b.importActions(l, "acme", sale(1, "100"))
+		bad := processors.ActionUpdate{ActionID: 1, Err: &processors.RowError{Code: outcome.InvalidAmount, Message: "Amount \"x\" is not a number"}}
 		sum, out := b.apply(l, "acme", bad)
 		wantOutcome(t, out[2], outcome.Rejected, outcome.InvalidAmount)
 		if out[2].Message != "Amount \"x\" is not a number" || sum.ByCode[outcome.InvalidAmount] != 1 {
 			t.Errorf("got %+v, summary %+v", out[2], sum)
 		}
+		if out[2].ActionID != 0 {
+			t.Errorf("a row the parser rejected names action %d in its outcome; it was never resolved", out[2].ActionID)
+		}
+		wantAction(t, b.action(l, 1), "PENDING", "100.00", "8.50")
 	})
 
 	t.Run("EveryRowHasExactlyOneOutcome", func(t *testing.T) {

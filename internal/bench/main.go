@@ -21,6 +21,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	root "github.com/returnsd/returnsd"
 	"github.com/returnsd/returnsd/internal/pgtest"
 )
 
@@ -40,13 +41,13 @@ func main() {
 		}
 		return
 	}
-	if err := run(context.Background(), *actions, *rows); err != nil {
+	if err := bench(context.Background(), *actions, *rows); err != nil {
 		fmt.Fprintln(os.Stderr, "bench:", err)
 		os.Exit(1)
 	}
 }
 
-func run(ctx context.Context, nActions, nRows int) error {
+func bench(ctx context.Context, nActions, nRows int) error {
 	dir, err := os.MkdirTemp("", "returnsd-bench-")
 	if err != nil {
 		return err
@@ -106,9 +107,20 @@ func run(ctx context.Context, nActions, nRows int) error {
 		}
 	}
 
-	took, rss, err := returnsd(ctx, bin, benchURL, "apply", "--brand", "acme", "--result", filepath.Join(dir, "result.csv"), updatesFile)
+	// The example config at debug level, so the apply logs the time of each step.
+	cfg := filepath.Join(dir, "debug.yaml")
+	if err := os.WriteFile(cfg, []byte(strings.Replace(string(root.ExampleConfig), "level: info", "level: debug", 1)), 0o600); err != nil {
+		return err
+	}
+	took, rss, out, err := run(ctx, bin, benchURL, "apply", "--config", cfg, "--brand", "acme", "--result", filepath.Join(dir, "result.csv"), updatesFile)
 	if err != nil {
 		return err
+	}
+	fmt.Println("apply steps (returnsd's debug log):")
+	for _, line := range strings.Split(out, "\n") {
+		if strings.Contains(line, "level=DEBUG") {
+			fmt.Println("   ", line[strings.Index(line, "msg="):])
+		}
 	}
 	rowsPerSec := float64(nRows) / took.Seconds()
 
@@ -132,6 +144,12 @@ func run(ctx context.Context, nActions, nRows int) error {
 
 // returnsd runs the binary against url and returns its wall time and peak RSS in bytes.
 func returnsd(ctx context.Context, bin, url string, args ...string) (time.Duration, int64, error) {
+	took, rss, _, err := run(ctx, bin, url, args...)
+	return took, rss, err
+}
+
+// run runs the binary against url and returns its wall time, peak RSS in bytes and output.
+func run(ctx context.Context, bin, url string, args ...string) (time.Duration, int64, string, error) {
 	cmd := exec.CommandContext(ctx, bin, args...)
 	cmd.Env = append(os.Environ(), "DATABASE_URL="+url, "RETURNSD_CONFIG=")
 	var out strings.Builder
@@ -140,10 +158,10 @@ func returnsd(ctx context.Context, bin, url string, args ...string) (time.Durati
 	err := cmd.Run()
 	took := time.Since(start)
 	if err != nil {
-		return 0, 0, fmt.Errorf("returnsd %s: %v\n%s", strings.Join(args, " "), err, out.String())
+		return 0, 0, "", fmt.Errorf("returnsd %s: %v\n%s", strings.Join(args, " "), err, out.String())
 	}
 	ru := cmd.ProcessState.SysUsage().(*syscall.Rusage)
-	return took, ru.Maxrss * 1024, nil
+	return took, ru.Maxrss * 1024, out.String(), nil
 }
 
 func vacuum(ctx context.Context, url string) error {
