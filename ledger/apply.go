@@ -50,11 +50,8 @@ func (l *Ledger) applyFile(ctx context.Context, p ApplyParams, kind string,
 	stage func(tx pgx.Tx) error, process func(tx pgx.Tx, brand, file int64, t *tally) error) (Summary, error) {
 	var sum Summary
 	err := l.inTx(ctx, func(tx pgx.Tx) error {
-		brand, err := brandID(ctx, tx, p.Brand)
+		brand, err := lockBrandBySlug(ctx, tx, p.Brand)
 		if err != nil {
-			return err
-		}
-		if err := lockBrand(ctx, tx, brand); err != nil {
 			return err
 		}
 		// Sorts and hashes over a whole file's rows should stay in memory.

@@ -75,6 +75,15 @@ func lockBrand(ctx context.Context, tx pgx.Tx, brandID int64) error {
 	return interpretError(err)
 }
 
+// lockBrandBySlug finds a brand by its slug and takes its lock (see lockBrand).
+func lockBrandBySlug(ctx context.Context, tx pgx.Tx, slug string) (int64, error) {
+	brand, err := brandID(ctx, tx, slug)
+	if err != nil {
+		return 0, err
+	}
+	return brand, lockBrand(ctx, tx, brand)
+}
+
 // ErrTransient marks failures worth retrying: the connection dropped, the server
 // is restarting, a serialization conflict. Nothing was committed.
 var ErrTransient = errors.New("transient database failure")

@@ -44,11 +44,8 @@ type Received struct {
 func (l *Ledger) Receive(ctx context.Context, p ReceiveParams) (Received, error) {
 	var r Received
 	err := l.inTx(ctx, func(tx pgx.Tx) error {
-		brand, err := brandID(ctx, tx, p.Brand)
+		brand, err := lockBrandBySlug(ctx, tx, p.Brand)
 		if err != nil {
-			return err
-		}
-		if err := lockBrand(ctx, tx, brand); err != nil {
 			return err
 		}
 		if p.Body != nil {
