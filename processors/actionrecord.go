@@ -96,7 +96,7 @@ func (r *ActionRecordReader) parse(rec Record) ActionRecord {
 	} else if id, ok := parseID(raw); ok {
 		a.ActionID = id
 	} else {
-		row.reject(outcome.InvalidActionID, "%s %q is not a whole number above 0", t(ColActionID), raw)
+		row.reject(outcome.InvalidActionID, "%s %s is not a whole number above 0", t(ColActionID), quoteValue(raw))
 	}
 
 	if raw := row.cell(r.partnerID); raw == "" {
@@ -104,7 +104,7 @@ func (r *ActionRecordReader) parse(rec Record) ActionRecord {
 	} else if id, ok := parseID(raw); ok {
 		a.PartnerID = id
 	} else {
-		row.reject(outcome.InvalidPartnerID, "%s %q is not a whole number above 0", t(ColPartnerID), raw)
+		row.reject(outcome.InvalidPartnerID, "%s %s is not a whole number above 0", t(ColPartnerID), quoteValue(raw))
 	}
 
 	if raw := row.cell(r.tracker); raw == "" {
@@ -112,7 +112,7 @@ func (r *ActionRecordReader) parse(rec Record) ActionRecord {
 	} else if id, ok := parseID(raw); ok {
 		a.TrackerID = id
 	} else {
-		row.reject(outcome.MalformedRow, "%s %q is not a whole number above 0", t(ColActionTrackerID), raw)
+		row.reject(outcome.MalformedRow, "%s %s is not a whole number above 0", t(ColActionTrackerID), quoteValue(raw))
 	}
 
 	a.Oid = row.cell(r.oid)
@@ -127,7 +127,7 @@ func (r *ActionRecordReader) parse(rec Record) ActionRecord {
 		a.EventDate = d
 	} else {
 		row.reject(outcome.InvalidDate,
-			"%s %q is not a date such as 2024-03-01, 2024-03-01 14:30 or 2024-03-01T14:30:00+01:00", t(ColEventDate), raw)
+			"%s %s is not a date such as 2024-03-01, 2024-03-01 14:30 or 2024-03-01T14:30:00+01:00", t(ColEventDate), quoteValue(raw))
 	}
 
 	if raw := row.cell(r.amount); raw == "" {
@@ -143,7 +143,7 @@ func (r *ActionRecordReader) parse(rec Record) ActionRecord {
 	} else if cur, ok := parseCurrency(raw); ok {
 		a.Currency = cur
 	} else {
-		row.reject(outcome.InvalidCurrency, "%s %q is not a 3-letter currency code such as EUR", t(ColCurrency), raw)
+		row.reject(outcome.InvalidCurrency, "%s %s is not a 3-letter currency code such as EUR", t(ColCurrency), quoteValue(raw))
 	}
 
 	if raw := row.cell(r.payout); raw != "" {
@@ -159,7 +159,7 @@ func (r *ActionRecordReader) parse(rec Record) ActionRecord {
 			a.State = s
 		} else {
 			row.reject(outcome.InvalidState,
-				"%s %q is not one of PENDING, APPROVED, LOCKED, PAID, REVERSED", t(ColState), raw)
+				"%s %s is not one of PENDING, APPROVED, LOCKED, PAID, REVERSED", t(ColState), quoteValue(raw))
 		}
 	}
 

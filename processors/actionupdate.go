@@ -164,17 +164,17 @@ func (r *ActionUpdateReader) parse(rec Record) ActionUpdate {
 		// result file only.
 		id, ok := parseID(rawActionID)
 		if !ok {
-			row.reject(outcome.InvalidActionID, "%s %q is not a whole number above 0", t.actionID, rawActionID)
+			row.reject(outcome.InvalidActionID, "%s %s is not a whole number above 0", t.actionID, quoteValue(rawActionID))
 		}
 		u.ActionID = id
 	case rawTracker == "":
 		row.reject(outcome.ActionTrackerRequired,
-			"%s %q needs an %s to find its action", t.oid, u.Oid, t.tracker)
+			"%s %s needs an %s to find its action", t.oid, quoteValue(u.Oid), t.tracker)
 	}
 	if rawTracker != "" {
 		id, ok := parseID(rawTracker)
 		if !ok && u.ActionID == 0 {
-			row.reject(outcome.MalformedRow, "%s %q is not a whole number above 0", t.tracker, rawTracker)
+			row.reject(outcome.MalformedRow, "%s %s is not a whole number above 0", t.tracker, quoteValue(rawTracker))
 		}
 		if ok {
 			u.TrackerID = id
@@ -187,7 +187,7 @@ func (r *ActionUpdateReader) parse(rec Record) ActionUpdate {
 	} else if code, ok := lookupCode(reasons, rawReason); ok {
 		u.Reason = code
 	} else {
-		row.reject(outcome.InvalidReason, "%s %q is not a known reason code", t.reason, rawReason)
+		row.reject(outcome.InvalidReason, "%s %s is not a known reason code", t.reason, quoteValue(rawReason))
 	}
 
 	rawOperation := row.cell(r.operation)
@@ -197,7 +197,7 @@ func (r *ActionUpdateReader) parse(rec Record) ActionUpdate {
 			u.Operation = Operation(op)
 		} else {
 			row.reject(outcome.InvalidOperation,
-				"%s %q is not one of MODIFY, REVERSE, APPROVE, RESET", t.operation, rawOperation)
+				"%s %s is not one of MODIFY, REVERSE, APPROVE, RESET", t.operation, quoteValue(rawOperation))
 		}
 	}
 
@@ -223,7 +223,7 @@ func (r *ActionUpdateReader) parse(rec Record) ActionUpdate {
 		if cur, ok := parseCurrency(raw); ok {
 			u.Currency = cur
 		} else {
-			row.reject(outcome.InvalidCurrency, "%s %q is not a 3-letter currency code such as EUR", t.currency, raw)
+			row.reject(outcome.InvalidCurrency, "%s %s is not a 3-letter currency code such as EUR", t.currency, quoteValue(raw))
 		}
 	}
 
@@ -234,7 +234,7 @@ func (r *ActionUpdateReader) parse(rec Record) ActionUpdate {
 		case equalFoldASCII(raw, "EXISTING"):
 			u.CustomerStatus = "EXISTING"
 		default:
-			row.reject(outcome.InvalidCustomerStatus, "%s %q is not NEW or EXISTING", t.customerStatus, raw)
+			row.reject(outcome.InvalidCustomerStatus, "%s %s is not NEW or EXISTING", t.customerStatus, quoteValue(raw))
 		}
 		if u.CustomerStatus != "" && u.Operation == Reverse {
 			row.reject(outcome.CustomerStatusNotAllowed, "%s cannot be set on a reversal", t.customerStatus)

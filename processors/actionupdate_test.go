@@ -398,3 +398,16 @@ func BenchmarkActionUpdates(b *testing.B) {
 	}
 	b.ReportMetric(float64(rows)*float64(b.N)/b.Elapsed().Seconds(), "rows/s")
 }
+
+func TestMessagesQuoteTheBrandsValueAsWritten(t *testing.T) {
+	for _, c := range []struct{ in, want string }{
+		{`=HYPERLINK("http://x")`, `"=HYPERLINK("http://x")"`},
+		{"12,5", `"12,5"`},
+		{"a\nb\tc", `"a\nb\tc"`},
+		{strings.Repeat("x", 70), `"` + strings.Repeat("x", 60) + `…"`},
+	} {
+		if got := quoteValue(c.in); got != c.want {
+			t.Errorf("quoteValue(%q) = %s, want %s", c.in, got, c.want)
+		}
+	}
+}

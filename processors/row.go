@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"unicode"
 	"unicode/utf8"
 
 	"github.com/returnsd/returnsd/money"
@@ -78,17 +79,17 @@ func parseAmount(title, s string, decimalComma bool) (money.Amount, string) {
 	case err == nil:
 		return a, ""
 	case errors.Is(err, money.ErrNegative):
-		return 0, fmt.Sprintf("%s %q is negative", title, s)
+		return 0, fmt.Sprintf("%s %s is negative", title, quoteValue(s))
 	case errors.Is(err, money.ErrPrecision):
-		return 0, fmt.Sprintf("%s %q has more than 2 decimal places", title, s)
+		return 0, fmt.Sprintf("%s %s has more than 2 decimal places", title, quoteValue(s))
 	case errors.Is(err, money.ErrRange):
-		return 0, fmt.Sprintf("%s %q is too large", title, s)
+		return 0, fmt.Sprintf("%s %s is too large", title, quoteValue(s))
 	case !decimalComma && strings.Contains(s, ","):
-		return 0, fmt.Sprintf("%s %q is not a number; amounts are read with a decimal point (ask for decimal_comma if you write 12,50)", title, s)
+		return 0, fmt.Sprintf("%s %s is not a number; amounts are read with a decimal point (ask for decimal_comma if you write 12,50)", title, quoteValue(s))
 	case decimalComma && strings.Contains(s, "."):
-		return 0, fmt.Sprintf("%s %q is not a number; amounts are read with a decimal comma (12,50)", title, s)
+		return 0, fmt.Sprintf("%s %s is not a number; amounts are read with a decimal comma (12,50)", title, quoteValue(s))
 	}
-	return 0, fmt.Sprintf("%s %q is not a number", title, s)
+	return 0, fmt.Sprintf("%s %s is not a number", title, quoteValue(s))
 }
 
 // parseCurrency reads an ISO 4217 code: three ASCII letters, any case.
@@ -152,4 +153,25 @@ func codeTable(canonical []string, aliases map[string]string) map[string]string 
 		t[fold(a)] = c
 	}
 	return t
+}
+
+// quoteValue shows a brand's cell inside a message: in double quotes, as written
+// (a quote inside stays a plain quote, not \"), with control characters escaped
+// so a message stays one line, and cut after 60 characters.
+func quoteValue(s string) string {
+	if utf8.RuneCountInString(s) > 60 {
+		s = string([]rune(s)[:60]) + "…"
+	}
+	var b strings.Builder
+	b.WriteByte('"')
+	for _, r := range s {
+		if unicode.IsControl(r) {
+			q := strconv.QuoteRune(r)
+			b.WriteString(q[1 : len(q)-1])
+			continue
+		}
+		b.WriteRune(r)
+	}
+	b.WriteByte('"')
+	return b.String()
 }
