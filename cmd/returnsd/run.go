@@ -25,6 +25,9 @@ Usage:
                                                      apply a returns/modifications/approvals file
   returnsd export actions --brand B [--format csv|json]
                                                      print the current state of every action
+  returnsd lifecycle [--at TIME]                     lock and pay due actions (TIME: RFC 3339, default now)
+  returnsd funds deposit --brand B AMOUNT            credit a brand's funds, release delayed payouts
+  returnsd export balances [--format csv|json]       print every brand's balance and delayed payouts
 
 Every command takes --config FILE (default: $RETURNSD_CONFIG, else the embedded
 example config). The database is DATABASE_URL, else the config's database.url.
@@ -108,10 +111,20 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		}
 		return e.importActions(ctx, append(rest[1:], global...))
 	case "export":
+		if len(rest) > 0 && rest[0] == "balances" {
+			return e.exportBalances(ctx, append(rest[1:], global...))
+		}
 		if len(rest) == 0 || rest[0] != "actions" {
 			return usagef("export: say what to export: export actions --brand B")
 		}
 		return e.exportActions(ctx, append(rest[1:], global...))
+	case "lifecycle":
+		return e.lifecycle(ctx, append(rest, global...))
+	case "funds":
+		if len(rest) == 0 || rest[0] != "deposit" {
+			return usagef("funds: say what to do: funds deposit --brand B AMOUNT")
+		}
+		return e.fundsDeposit(ctx, append(rest[1:], global...))
 	default:
 		return usagef("unknown command %q", cmd)
 	}
