@@ -25,6 +25,7 @@ Usage:
                                                      apply a returns/modifications/approvals file
   returnsd export actions --brand B [--format csv|json]
                                                      print the current state of every action
+  returnsd poll SOURCE                               poll one configured source now and apply what it finds
   returnsd lifecycle [--at TIME]                     lock and pay due actions (TIME: RFC 3339, default now)
   returnsd funds deposit --brand B AMOUNT            credit a brand's funds, release delayed payouts
   returnsd export balances [--format csv|json]       print every brand's balance and delayed payouts
@@ -110,6 +111,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 			return usagef("import: say what to import: import actions --brand B FILE")
 		}
 		return e.importActions(ctx, append(rest[1:], global...))
+	case "poll":
+		return e.poll(ctx, append(rest, global...))
 	case "export":
 		if len(rest) > 0 && rest[0] == "balances" {
 			return e.exportBalances(ctx, append(rest[1:], global...))

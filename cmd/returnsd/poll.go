@@ -1,0 +1,76 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/returnsd/returnsd/config"
+	"github.com/returnsd/returnsd/ingest"
+	"github.com/returnsd/returnsd/ingest/localdir"
+	"github.com/returnsd/returnsd/ingest/sftp"
+)
+
+// poll is `returnsd poll [--config C] SOURCE`: poll one source now and apply what it
+// finds, one line per file. The daemon's schedules call the same Poller.PollOnce.
+func (e *env) poll(ctx context.Context, args []string) error {
+	fs, cfg := e.flags("poll")
+	pos, err := e.parse(fs, cfg, args)
+	if err != nil {
+		return err
+	}
+	if len(pos) != 1 {
+		return usagef("poll: give exactly one SOURCE")
+	}
+	sc, err := e.cfg.Source(pos[0])
+	if err != nil {
+		return err
+	}
+	src, err := openSource(sc)
+	if err != nil {
+		return err
+	}
+	defer src.Close()
+	l, err := e.openLedger(ctx)
+	if err != nil {
+		return err
+	}
+	defer l.Close()
+	p := &ingest.Poller{Ledger: l, Pipeline: e.pipeline(l), Config: e.cfg, Logger: e.logger}
+	rep, err := p.PollOnce(ctx, src, sc)
+	for _, f := range rep.Files {
+		line := fmt.Sprintf("%s\t%s", f.Name, f.Status)
+		switch {
+		case f.Err != nil:
+			line += "\t" + f.Err.Error()
+		case f.Result.FileID != 0:
+			s := f.Result.Summary
+			line += fmt.Sprintf("\tfile %d", f.Result.FileID)
+			if f.Status == "COMPLETED" {
+				line += fmt.Sprintf("\trows %d: applied %d, rejected %d, duplicate %d", s.Rows, s.Applied, s.Rejected, s.Duplicate)
+			}
+			if f.Result.Reason != "" {
+				line += "\t" + f.Result.Reason
+			}
+		}
+		if f.AckErr != nil {
+			line += "\tnot yet acknowledged: " + f.AckErr.Error()
+		}
+		fmt.Fprintln(e.stdout, line)
+	}
+	if err == nil && len(rep.Files) == 0 {
+		fmt.Fprintf(e.stdout, "%s: no new files\n", sc.Name)
+	}
+	return err
+}
+
+// openSource returns the Source for a configured source.
+func openSource(sc *config.Source) (ingest.Source, error) {
+	switch sc.Type {
+	case config.LocalDir:
+		return localdir.New(sc), nil
+	case config.SFTP:
+		return sftp.New(sc), nil
+	}
+	return nil, errors.New("source " + sc.Name + ": " + string(sc.Type) + " sources are not supported yet")
+}

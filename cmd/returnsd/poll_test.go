@@ -1,0 +1,53 @@
+package main
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestPoll(t *testing.T) {
+	t.Parallel()
+
+	t.Run("PollsALocalFolderAndAppliesAStableFileOnce", func(t *testing.T) {
+		t.Parallel()
+		c, b := setupLoaded(t)
+		inbox, results := filepath.Join(b.dir, "inbox"), filepath.Join(b.dir, "results")
+		os.Mkdir(inbox, 0o755)
+		data, _ := os.ReadFile(b.path("acme_returns.csv"))
+		p := filepath.Join(inbox, "acme_returns.csv")
+		os.WriteFile(p, data, 0o644)
+		old := time.Now().Add(-time.Hour)
+		os.Chtimes(p, old, old)
+		cfg := writeConfig(t, b.dir, "log:\n", "sources:\n  - {name: drop, brand: acme, type: localdir, path: "+inbox+
+			", result_path: "+results+"}\nspool_dir: "+filepath.Join(b.dir, "spool")+"\nlog:\n")
+
+		out := c.mustRun("poll", "--config", cfg, "drop")
+		if !strings.Contains(out, "acme_returns.csv\tWAITING") {
+			t.Fatalf("first poll:\n%s", out)
+		}
+		out = c.mustRun("--config", cfg, "poll", "drop")
+		if !strings.Contains(out, "acme_returns.csv\tCOMPLETED\tfile ") || !strings.Contains(out, "rows 12: applied") {
+			t.Fatalf("second poll:\n%s", out)
+		}
+		if _, err := os.Stat(filepath.Join(results, "result_acme_returns.csv")); err != nil {
+			t.Errorf("no result file: %v", err)
+		}
+		if _, err := os.Stat(filepath.Join(inbox, "processed", "acme_returns.csv")); err != nil {
+			t.Errorf("not moved to processed/: %v", err)
+		}
+		if out := c.mustRun("poll", "--config", cfg, "drop"); !strings.Contains(out, "drop: no new files") {
+			t.Errorf("third poll:\n%s", out)
+		}
+	})
+
+	t.Run("AnUnknownSourceIsAnError", func(t *testing.T) {
+		t.Parallel()
+		c, _ := setupLoaded(t)
+		if o := c.run("poll", "nowhere"); o.code != 1 || !strings.Contains(o.stderr, `unknown source "nowhere"`) {
+			t.Errorf("exit %d: %s", o.code, o.stderr)
+		}
+	})
+}

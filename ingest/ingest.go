@@ -1,0 +1,103 @@
+// Package ingest takes brands' files from where they arrive (a local folder, an
+// SFTP or FTP server, a mailbox) to the file pipeline, and tells the source what
+// became of them. A Source only moves bytes; the Poller decides which files are
+// taken (names, stability, what was seen before), fetches them to the spool,
+// processes them, uploads their result files and acknowledges them.
+//
+// Each kind of source lives in its own subpackage (ingest/localdir, ingest/sftp)
+// and passes the one conformance suite in ingest/sourcetest.
+package ingest
+
+import (
+	"context"
+	"errors"
+	"io"
+	"time"
+)
+
+// File is one file as a source lists it. Name and Path come from the remote side
+// and are never used as local paths: the poller names spool files itself.
+type File struct {
+	// Name is the file's name as the brand gave it (a base name for folders, an
+	// attachment's file name for mail). It names the result file.
+	Name string
+	// Path identifies the file on the source: the full remote path for folders,
+	// a message and part identifier for mail. Unique within the source; the seen
+	// table keys on it.
+	Path string
+	// Size is the size in bytes the source reports; a fetch must deliver exactly this.
+	Size int64
+	// ModTime is the modification time the source reports (for mail: the
+	// message's arrival). With Size, it decides whether a file is stable.
+	ModTime time.Time
+	// Brand is the brand the file belongs to when the source routes files to
+	// brands itself (a shared mailbox). Empty: the source's configured brand.
+	Brand string
+}
+
+// Disposition is what became of a file whose outcome is committed; it decides
+// where Ack puts the source's copy.
+type Disposition int
+
+const (
+	// Processed: the file was applied (COMPLETED) or was a DUPLICATE_FILE.
+	Processed Disposition = iota
+	// Failed: the file was QUARANTINED.
+	Failed
+)
+
+func (d Disposition) String() string {
+	if d == Failed {
+		return "failed"
+	}
+	return "processed"
+}
+
+// Source is a place a brand's files come from. Implementations connect lazily
+// (on the first call that needs the server), reconnect after a lost connection
+// on the next call, bound every network operation by a deadline (a server that
+// hangs fails the call rather than blocking it), and prefix their errors with
+// their type ("sftp: ..."). A Source is used by one poller at a time; its
+// methods need not be safe for concurrent use.
+type Source interface {
+	// List returns the regular files directly in the source's folder (or its
+	// mailbox's attachments), in no particular order. Directories, symbolic links
+	// and other special files are left out. Name rules (include/exclude, our own
+	// result_* files, done-markers) are the poller's business, not the source's:
+	// List returns every file. An error means the listing as a whole failed (the
+	// server is down, the folder is missing); nothing is taken then.
+	List(ctx context.Context) ([]File, error)
+
+	// Fetch writes the content of f, as listed by List, to w. It returns an error
+	// if the content could not be read in full (connection lost, the file gone, a
+	// deadline passed) or if w fails; what was written is then to be thrown away.
+	// It does not check the size or hash: the poller does, on what w received.
+	Fetch(ctx context.Context, f File, w io.Writer) error
+
+	// Put stores a result file under name in the source's result folder (for
+	// mail: a reply to f's sender; f is the file the result is for), replacing a
+	// file of that name. A reader of the folder never sees half a file: it is
+	// written under a temporary name and renamed into place.
+	Put(ctx context.Context, f File, name string, r io.Reader) error
+
+	// Ack tells the source that f's outcome is committed, per the source's
+	// `after` setting: move it to processed/ or failed/ (by d) under the source's
+	// folder, delete it, or leave it. It is idempotent: a file already moved or
+	// deleted (by an Ack before a crash) is not an error.
+	Ack(ctx context.Context, f File, d Disposition) error
+
+	// Close releases the connection, if any. The Source may not be used after.
+	Close() error
+}
+
+// ErrNotStable is returned by Fetch implementations that notice the file
+// changing under them (its size no longer what was listed). The poller treats
+// it as "try again next poll".
+var ErrNotStable = errors.New("the file changed while it was fetched")
+
+// ArchiveName is the name a file is moved to in processed/ or failed/ when that
+// folder already holds one of its name (the brand sent a file of the same name
+// again): the name with the time appended, so neither copy is lost.
+func ArchiveName(name string, now time.Time) string {
+	return name + "." + now.UTC().Format("20060102T150405.000000000Z")
+}
