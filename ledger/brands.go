@@ -6,6 +6,7 @@ import (
 	"fmt"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/returnsd/returnsd/config"
 )
 
 // Brand is a brand's contract as the ledger keeps it (the config's brands section).
@@ -26,6 +27,25 @@ type Tracker struct {
 	Kind          string // SALE, LEAD, INSTALL or CPC
 	PayoutPercent string // decimal, for SALE
 	PayoutFixed   string // decimal, for LEAD, INSTALL and CPC
+}
+
+// BrandsFromConfig maps the config's brands to the contracts the ledger keeps.
+// Open-ended locking is a nil LockingDays.
+func BrandsFromConfig(cfg *config.Config) []Brand {
+	out := make([]Brand, 0, len(cfg.Brands))
+	for _, b := range cfg.Brands {
+		lb := Brand{Slug: b.ID, Name: b.Name, Currency: b.Currency, Timezone: b.Timezone,
+			PayoutDelayDays: b.Contract.PayoutDelayDays}
+		if !b.Contract.OpenEnded {
+			lb.LockingDays = b.Contract.LockingDays
+		}
+		for _, t := range b.Trackers {
+			lb.Trackers = append(lb.Trackers, Tracker{ID: t.ID, Name: t.Name, Kind: string(t.Kind),
+				PayoutPercent: t.PayoutPercent, PayoutFixed: t.PayoutFixed})
+		}
+		out = append(out, lb)
+	}
+	return out
 }
 
 // ErrUnknownBrand is returned for a brand slug the ledger does not know.

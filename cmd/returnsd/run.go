@@ -205,29 +205,11 @@ func (e *env) openLedger(ctx context.Context) (*ledger.Ledger, error) {
 		l.Close()
 		return nil, err
 	}
-	if err := l.SyncBrands(ctx, ledgerBrands(e.cfg)); err != nil {
+	if err := l.SyncBrands(ctx, ledger.BrandsFromConfig(e.cfg)); err != nil {
 		l.Close()
 		return nil, err
 	}
 	return l, nil
-}
-
-// ledgerBrands maps the config's brands to the ledger's contracts.
-func ledgerBrands(cfg *config.Config) []ledger.Brand {
-	out := make([]ledger.Brand, 0, len(cfg.Brands))
-	for _, b := range cfg.Brands {
-		lb := ledger.Brand{Slug: b.ID, Name: b.Name, Currency: b.Currency, Timezone: b.Timezone,
-			PayoutDelayDays: b.Contract.PayoutDelayDays}
-		if !b.Contract.OpenEnded {
-			lb.LockingDays = b.Contract.LockingDays
-		}
-		for _, t := range b.Trackers {
-			lb.Trackers = append(lb.Trackers, ledger.Tracker{ID: t.ID, Name: t.Name, Kind: string(t.Kind),
-				PayoutPercent: t.PayoutPercent, PayoutFixed: t.PayoutFixed})
-		}
-		out = append(out, lb)
-	}
-	return out
 }
 
 func (e *env) pipeline(l *ledger.Ledger) *pipeline.Pipeline {

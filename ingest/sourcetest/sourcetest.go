@@ -427,7 +427,7 @@ func Setup(t *testing.T, newSource NewSource, edits ...func(*config.Source)) *Ha
 	if err := l.Migrate(ctx); err != nil {
 		t.Fatal(err)
 	}
-	if err := l.SyncBrands(ctx, ledgerBrands(cfg)); err != nil {
+	if err := l.SyncBrands(ctx, ledger.BrandsFromConfig(cfg)); err != nil {
 		t.Fatal(err)
 	}
 	pl := &pipeline.Pipeline{Ledger: l, Limits: cfg.Limits, Retries: 1, RetryWait: time.Millisecond}
@@ -446,24 +446,6 @@ func Setup(t *testing.T, newSource NewSource, edits ...func(*config.Source)) *Ha
 	}
 	t.Cleanup(func() { h.db.Close(context.Background()) })
 	return h
-}
-
-// ledgerBrands maps the config's brands to the ledger's (as the CLI does).
-func ledgerBrands(cfg *config.Config) []ledger.Brand {
-	var out []ledger.Brand
-	for _, b := range cfg.Brands {
-		lb := ledger.Brand{Slug: b.ID, Name: b.Name, Currency: b.Currency, Timezone: b.Timezone,
-			PayoutDelayDays: b.Contract.PayoutDelayDays}
-		if !b.Contract.OpenEnded {
-			lb.LockingDays = b.Contract.LockingDays
-		}
-		for _, tr := range b.Trackers {
-			lb.Trackers = append(lb.Trackers, ledger.Tracker{ID: tr.ID, Name: tr.Name, Kind: string(tr.Kind),
-				PayoutPercent: tr.PayoutPercent, PayoutFixed: tr.PayoutFixed})
-		}
-		out = append(out, lb)
-	}
-	return out
 }
 
 // ReturnsFile is a one-row reversal file; tag makes its bytes distinct.
