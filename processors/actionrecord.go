@@ -91,29 +91,9 @@ func (r *ActionRecordReader) parse(rec Record) ActionRecord {
 
 	row.checkWidth(r.width)
 
-	if raw := row.cell(r.actionID); raw == "" {
-		row.reject(outcome.InvalidActionID, "%s is empty", t(ColActionID))
-	} else if id, ok := parseID(raw); ok {
-		a.ActionID = id
-	} else {
-		row.reject(outcome.InvalidActionID, "%s %s is not a whole number above 0", t(ColActionID), quoteValue(raw))
-	}
-
-	if raw := row.cell(r.partnerID); raw == "" {
-		row.reject(outcome.InvalidPartnerID, "%s is empty", t(ColPartnerID))
-	} else if id, ok := parseID(raw); ok {
-		a.PartnerID = id
-	} else {
-		row.reject(outcome.InvalidPartnerID, "%s %s is not a whole number above 0", t(ColPartnerID), quoteValue(raw))
-	}
-
-	if raw := row.cell(r.tracker); raw == "" {
-		row.reject(outcome.ActionTrackerRequired, "%s is empty", t(ColActionTrackerID))
-	} else if id, ok := parseID(raw); ok {
-		a.TrackerID = id
-	} else {
-		row.reject(outcome.MalformedRow, "%s %s is not a whole number above 0", t(ColActionTrackerID), quoteValue(raw))
-	}
+	a.ActionID = row.requiredID(r.actionID, t(ColActionID), outcome.InvalidActionID, outcome.InvalidActionID)
+	a.PartnerID = row.requiredID(r.partnerID, t(ColPartnerID), outcome.InvalidPartnerID, outcome.InvalidPartnerID)
+	a.TrackerID = row.requiredID(r.tracker, t(ColActionTrackerID), outcome.ActionTrackerRequired, outcome.MalformedRow)
 
 	a.Oid = row.cell(r.oid)
 	if a.Oid == "" {

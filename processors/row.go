@@ -175,3 +175,19 @@ func quoteValue(s string) string {
 	b.WriteByte('"')
 	return b.String()
 }
+
+// requiredID reads a required whole number above 0 from cell i, rejecting the row
+// with ifEmpty when the cell is blank and with ifBad when it is not such a number.
+func (r *row) requiredID(i int, title string, ifEmpty, ifBad outcome.Code) int64 {
+	raw := r.cell(i)
+	if raw == "" {
+		r.reject(ifEmpty, "%s is empty", title)
+		return 0
+	}
+	id, ok := parseID(raw)
+	if !ok {
+		r.reject(ifBad, "%s %s is not a whole number above 0", title, quoteValue(raw))
+		return 0
+	}
+	return id
+}

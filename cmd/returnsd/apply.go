@@ -55,11 +55,7 @@ func (e *env) runFileCommand(ctx context.Context, c *fileCommand, args []string)
 		return usagef("%s: give exactly one FILE", c.fs.Name())
 	}
 	path := pos[0]
-	b, err := e.cfg.Brand(*c.brand)
-	if err != nil {
-		return err
-	}
-	l, err := e.openLedger(ctx)
+	b, l, err := e.openBrandLedger(ctx, *c.brand)
 	if err != nil {
 		return err
 	}

@@ -32,11 +32,7 @@ func (e *env) exportActions(ctx context.Context, args []string) error {
 	if *format != "csv" && *format != "json" {
 		return usagef("export actions: --format is csv or json, not %q", *format)
 	}
-	b, err := e.cfg.Brand(*brand)
-	if err != nil {
-		return err
-	}
-	l, err := e.openLedger(ctx)
+	b, l, err := e.openBrandLedger(ctx, *brand)
 	if err != nil {
 		return err
 	}

@@ -30,11 +30,7 @@ func (e *env) fundsDeposit(ctx context.Context, args []string) error {
 	if err != nil || amount <= 0 {
 		return usagef("funds deposit: AMOUNT %q is not a positive amount with at most 2 decimal places", pos[0])
 	}
-	b, err := e.cfg.Brand(*brand)
-	if err != nil {
-		return err
-	}
-	l, err := e.openLedger(ctx)
+	b, l, err := e.openBrandLedger(ctx, *brand)
 	if err != nil {
 		return err
 	}

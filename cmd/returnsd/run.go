@@ -192,6 +192,20 @@ func newLogger(l config.Log, w io.Writer) *slog.Logger {
 	return slog.New(slog.NewTextHandler(w, opts))
 }
 
+// openBrandLedger finds a brand of the config and opens the ledger for a command
+// about that brand. The caller closes the ledger.
+func (e *env) openBrandLedger(ctx context.Context, slug string) (*config.Brand, *ledger.Ledger, error) {
+	b, err := e.cfg.Brand(slug)
+	if err != nil {
+		return nil, nil, err
+	}
+	l, err := e.openLedger(ctx)
+	if err != nil {
+		return nil, nil, err
+	}
+	return b, l, nil
+}
+
 // openLedger connects, checks the schema is current and syncs the config's brands.
 func (e *env) openLedger(ctx context.Context) (*ledger.Ledger, error) {
 	if e.cfg.Database.URL == "" {
