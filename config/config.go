@@ -40,6 +40,9 @@ type Config struct {
 	SpoolDir string `yaml:"spool_dir"`
 	// Log configures the daemon's logger. Default: level info, format text.
 	Log Log `yaml:"log"`
+	// SMTP is the mail server results of imap sources are mailed back
+	// through. Default: none; required when any source is imap.
+	SMTP SMTP `yaml:"smtp"`
 }
 
 // Database says how to reach PostgreSQL.
@@ -98,6 +101,36 @@ type Contract struct {
 	PayoutDelayDays int `yaml:"payout_delay_days"`
 	// Inquiries are the terms for partners' action inquiries.
 	Inquiries Inquiries `yaml:"inquiries"`
+	// Partners are partners' own terms, each overriding the brand's for that
+	// partner's actions. Default: none, every partner has the brand's terms.
+	Partners []PartnerContract `yaml:"partners"`
+}
+
+// PartnerContract is one partner's own terms with a brand: what it sets replaces
+// the brand's contract for that partner's actions, what it leaves unset is the
+// brand's.
+type PartnerContract struct {
+	// Partner is the partner's id as in files (PartnerId). Required, > 0,
+	// unique within the brand.
+	Partner int64 `yaml:"partner"`
+	// LockingDays, or OpenEnded, replaces the brand's locking period; set at
+	// most one. Default: the brand's.
+	LockingDays *int `yaml:"locking_days"`
+	OpenEnded   bool `yaml:"open_ended"`
+	// PayoutDelayDays replaces the brand's payout delay. Default: the brand's.
+	PayoutDelayDays *int `yaml:"payout_delay_days"`
+	// Payouts replace trackers' payout rules for this partner. Default: none.
+	Payouts []PartnerPayout `yaml:"payouts"`
+}
+
+// PartnerPayout is a partner's own payout rule for one of the brand's trackers.
+type PartnerPayout struct {
+	// Tracker is the tracker's id. Required; a tracker of the brand.
+	Tracker int64 `yaml:"tracker"`
+	// PayoutPercent or PayoutFixed, exactly one, with the rules of Tracker's
+	// fields of the same names (a percent for SALE trackers, fixed otherwise).
+	PayoutPercent string `yaml:"payout_percent"`
+	PayoutFixed   string `yaml:"payout_fixed"`
 }
 
 // Inquiries are a brand's terms for action inquiries (SPEC §3.2).
@@ -317,6 +350,7 @@ func (c *Config) WithDefaults() *Config {
 	out.SpoolDir = cmp.Or(c.SpoolDir, DefaultSpoolDir())
 	out.Log.Level = cmp.Or(c.Log.Level, DefaultLogLevel)
 	out.Log.Format = cmp.Or(c.Log.Format, DefaultLogFormat)
+	out.SMTP = c.SMTP.withDefaults()
 
 	out.Brands = slices.Clone(c.Brands)
 	for i := range out.Brands {
@@ -418,21 +452,7 @@ func (b *Brand) ProcessorFormat() processors.Format {
 // trailing newline trimmed) when set, else PasswordEnv. It is "" when neither
 // is set (e.g. key-only SFTP).
 func (s *Source) Password() (string, error) {
-	if s.PasswordFile == "" {
-		return s.PasswordEnv.Reveal(), nil
-	}
-	b, err := os.ReadFile(s.PasswordFile)
-	if err != nil {
-		return "", fmt.Errorf("source %s: read password_file: %w", s.Name, err)
-	}
-	p := string(b)
-	if q, ok := strings.CutSuffix(p, "\n"); ok {
-		p = strings.TrimSuffix(q, "\r")
-	}
-	if p == "" {
-		return "", fmt.Errorf("source %s: password_file %s is empty", s.Name, s.PasswordFile)
-	}
-	return p, nil
+	return readPassword("source "+s.Name, s.PasswordEnv, s.PasswordFile)
 }
 
 // SlogLevel is Level as a slog.Level; info when Level is empty or invalid

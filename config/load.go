@@ -109,8 +109,11 @@ func decode(r io.Reader, getenv func(string) string) (*Config, error) {
 	if err := root.Decode(&c); err != nil {
 		return nil, fmt.Errorf("decode config: %w", err)
 	}
+	secrets := []*Secret{&c.SMTP.PasswordEnv}
 	for i := range c.Sources {
-		p := &c.Sources[i].PasswordEnv
+		secrets = append(secrets, &c.Sources[i].PasswordEnv)
+	}
+	for _, p := range secrets {
 		p.fromEnv = p.node != nil && x.fromEnv[p.node]
 		p.node = nil
 	}

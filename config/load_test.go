@@ -26,14 +26,17 @@ func TestSpecExample(t *testing.T) {
 	t.Parallel()
 
 	// The SPEC §8 example declares sources of brand globex but no globex
-	// brand, so it decodes as it is and fails validation on exactly that.
-	t.Run("DecodesUnchangedAndOnlyMissesTheGlobexBrand", func(t *testing.T) {
+	// brand, and an imap source but not the smtp section (SPEC §8: "may hold
+	// much more (... SMTP ...)") its results are mailed through, so it decodes
+	// as it is and fails validation on exactly those two.
+	t.Run("DecodesUnchangedAndOnlyMissesTheGlobexBrandAndSMTP", func(t *testing.T) {
 		t.Parallel()
 		_, err := LoadFile("testdata/spec.yaml", specEnv)
 		if err == nil {
 			t.Fatal("Load: want the unknown brand globex, got no error")
 		}
-		want := `testdata/spec.yaml: sources[1].brand: unknown brand "globex"`
+		want := `testdata/spec.yaml: sources[1].brand: unknown brand "globex"` + "\n" +
+			`testdata/spec.yaml: smtp: is required: imap source returns-inbox mails its result files back to their senders`
 		if err.Error() != want {
 			t.Fatalf("Load error:\n%s\nwant exactly:\n%s", err, want)
 		}
@@ -111,7 +114,8 @@ func TestSpecExample(t *testing.T) {
 }
 
 // loadSpec decodes testdata/spec.yaml unchanged, adds the globex brand its
-// sources refer to, and validates the result.
+// sources refer to and the smtp section its imap source needs, and validates
+// the result.
 func loadSpec(t *testing.T) *Config {
 	t.Helper()
 	f, err := os.Open("testdata/spec.yaml")
@@ -128,6 +132,7 @@ func loadSpec(t *testing.T) *Config {
 		ID: "globex", Name: "Globex", Currency: "EUR", Timezone: "Europe/Berlin",
 		Contract: Contract{LockingDays: &days},
 	})
+	c.SMTP = SMTP{Address: "smtp.platform.example:587", TLS: TLSStartTLS, From: "returns@platform.example"}
 	c = c.WithDefaults()
 	if err := c.Validate(); err != nil {
 		t.Fatalf("Validate: %v", err)
@@ -293,8 +298,13 @@ func TestLoadRejects(t *testing.T) {
 		},
 		{
 			name:  "AnUnknownTopLevelField",
+			yaml:  minimal + "mailer: {host: x}\n",
+			wants: []string{"mailer (line 15): unknown field"},
+		},
+		{
+			name:  "AnUnknownFieldInSMTP",
 			yaml:  minimal + "smtp: {host: x}\n",
-			wants: []string{"smtp (line 15): unknown field"},
+			wants: []string{"smtp.host (line 15): unknown field"},
 		},
 		{
 			name:  "AnUnknownFieldInsideFileFormat",
@@ -464,6 +474,9 @@ func TestLoadAppliesDefaults(t *testing.T) {
     username: returnsd
     password_file: /run/secrets/ftp
     path: /returns
+smtp:
+  address: smtp.platform.example:465
+  from: returns@platform.example
 `
 	c, err := Load(strings.NewReader(y), env(nil))
 	if err != nil {
@@ -493,5 +506,8 @@ func TestLoadAppliesDefaults(t *testing.T) {
 	}
 	if ftp.TLS != TLSExplicit {
 		t.Errorf("ftp tls = %q, want explicit", ftp.TLS)
+	}
+	if c.SMTP.TLS != TLSImplicit || c.SMTP.Timeout.String() != "1m" {
+		t.Errorf("smtp defaults = %+v", c.SMTP)
 	}
 }

@@ -46,6 +46,7 @@ func (c *Config) Validate() error {
 		v.source(&c.Sources[i], fmt.Sprintf("sources[%d]", i), brands, names)
 	}
 	v.limits(c)
+	v.smtp(c)
 	if c.SpoolDir == "" {
 		v.add("spool_dir", "is required")
 	}
@@ -159,7 +160,60 @@ func (v *validator) brand(b *Brand, p string, seen map[string]bool) {
 		}
 	}
 
+	v.partners(b, cp+".partners")
 	v.format(b, p+".file_format")
+}
+
+func (v *validator) partners(b *Brand, p string) {
+	kinds := map[int64]TrackerKind{}
+	for _, t := range b.Trackers {
+		kinds[t.ID] = t.Kind
+	}
+	seen := map[int64]bool{}
+	for i, pc := range b.Contract.Partners {
+		pp := fmt.Sprintf("%s[%d]", p, i)
+		if pc.Partner <= 0 {
+			v.addf(pp+".partner", "%d is not a partner id (a whole number above 0)", pc.Partner)
+		} else if seen[pc.Partner] {
+			v.addf(pp+".partner", "%d has another entry in this brand's partners", pc.Partner)
+		}
+		seen[pc.Partner] = true
+		if pc.LockingDays != nil && pc.OpenEnded {
+			v.add(pp, "set locking_days or open_ended: true, not both")
+		}
+		if pc.LockingDays != nil && *pc.LockingDays < 0 {
+			v.addf(pp+".locking_days", "%d is negative", *pc.LockingDays)
+		}
+		if pc.PayoutDelayDays != nil && *pc.PayoutDelayDays < 0 {
+			v.addf(pp+".payout_delay_days", "%d is negative", *pc.PayoutDelayDays)
+		}
+		trackers := map[int64]bool{}
+		for j, po := range pc.Payouts {
+			op := fmt.Sprintf("%s.payouts[%d]", pp, j)
+			kind, ok := kinds[po.Tracker]
+			switch {
+			case !ok:
+				v.addf(op+".tracker", "%d is not a tracker of brand %s", po.Tracker, b.ID)
+			case trackers[po.Tracker]:
+				v.addf(op+".tracker", "%d has another payout for this partner", po.Tracker)
+			case kind == TrackerSale && (po.PayoutPercent == "" || po.PayoutFixed != ""):
+				v.add(op, "a SALE tracker's payout is payout_percent (and no payout_fixed)")
+			case kind != TrackerSale && (po.PayoutFixed == "" || po.PayoutPercent != ""):
+				v.addf(op, "a %s tracker's payout is payout_fixed (and no payout_percent)", kind)
+			}
+			trackers[po.Tracker] = true
+			if po.PayoutPercent != "" {
+				if err := checkPercent(po.PayoutPercent); err != nil {
+					v.add(op+".payout_percent", err.Error())
+				}
+			}
+			if po.PayoutFixed != "" {
+				if _, err := money.Parse(po.PayoutFixed, false); err != nil {
+					v.add(op+".payout_fixed", moneyMessage(po.PayoutFixed, err))
+				}
+			}
+		}
+	}
 }
 
 // checkPercent accepts "0" to "100" with at most 4 decimal places; trailing

@@ -42,6 +42,8 @@ func validConfig(t *testing.T) *Config {
 				Routes: []Route{{Recipient: "returns+acme@platform.example", Brand: "acme", Senders: []string{"*@acme.example"}}},
 			},
 		},
+		SMTP: SMTP{Address: "smtp.platform.example:465", Username: "u", PasswordFile: "/run/secrets/smtp",
+			From: "returnsd <returns@platform.example>"},
 	}
 	c = c.WithDefaults()
 	if err := c.Validate(); err != nil {
@@ -72,6 +74,29 @@ func TestValidate(t *testing.T) {
 		{"RejectsLockingDaysWithOpenEnded", func(c *Config) { c.Brands[0].Contract.OpenEnded = true }, "brands[0].contract: set locking_days or open_ended: true, not both"},
 		{"RequiresLockingDaysOrOpenEnded", func(c *Config) { c.Brands[1].Contract.OpenEnded = false }, "brands[1].contract: set locking_days (days until an action locks) or open_ended: true"},
 		{"RejectsNegativeLockingDays", func(c *Config) { n := -1; c.Brands[0].Contract.LockingDays = &n }, "brands[0].contract.locking_days: -1 is negative"},
+		{"RejectsAPartnerContractWithoutAPartner", func(c *Config) {
+			c.Brands[0].Contract.Partners = []PartnerContract{{}}
+		}, "brands[0].contract.partners[0].partner: 0 is not a partner id (a whole number above 0)"},
+		{"RejectsTwoContractsForOnePartner", func(c *Config) {
+			c.Brands[0].Contract.Partners = []PartnerContract{{Partner: 7}, {Partner: 7}}
+		}, "brands[0].contract.partners[1].partner: 7 has another entry in this brand's partners"},
+		{"RejectsAPartnerWithLockingDaysAndOpenEnded", func(c *Config) {
+			n := 5
+			c.Brands[0].Contract.Partners = []PartnerContract{{Partner: 7, LockingDays: &n, OpenEnded: true}}
+		}, "brands[0].contract.partners[0]: set locking_days or open_ended: true, not both"},
+		{"RejectsANegativePartnerPayoutDelay", func(c *Config) {
+			n := -2
+			c.Brands[0].Contract.Partners = []PartnerContract{{Partner: 7, PayoutDelayDays: &n}}
+		}, "brands[0].contract.partners[0].payout_delay_days: -2 is negative"},
+		{"RejectsAPartnerPayoutForAnUnknownTracker", func(c *Config) {
+			c.Brands[0].Contract.Partners = []PartnerContract{{Partner: 7, Payouts: []PartnerPayout{{Tracker: 9, PayoutFixed: "1"}}}}
+		}, "brands[0].contract.partners[0].payouts[0].tracker: 9 is not a tracker of brand acme"},
+		{"RejectsAFixedPartnerPayoutOnASaleTracker", func(c *Config) {
+			c.Brands[0].Contract.Partners = []PartnerContract{{Partner: 7, Payouts: []PartnerPayout{{Tracker: 1001, PayoutFixed: "1"}}}}
+		}, "brands[0].contract.partners[0].payouts[0]: a SALE tracker's payout is payout_percent (and no payout_fixed)"},
+		{"RejectsAPartnerPercentOverAHundred", func(c *Config) {
+			c.Brands[0].Contract.Partners = []PartnerContract{{Partner: 7, Payouts: []PartnerPayout{{Tracker: 1001, PayoutPercent: "101"}}}}
+		}, `brands[0].contract.partners[0].payouts[0].payout_percent: "101" is more than 100 percent`},
 		{"RejectsANegativePayoutDelay", func(c *Config) { c.Brands[0].Contract.PayoutDelayDays = -2 }, "brands[0].contract.payout_delay_days: -2 is negative"},
 		{"RejectsAnInquiryWindowThatEndsBeforeItStarts", func(c *Config) {
 			c.Brands[0].Contract.Inquiries.Window = Window{Min: MustParseDuration("2mo"), Max: MustParseDuration("7d")}

@@ -4,8 +4,8 @@
 // taken (names, stability, what was seen before), fetches them to the spool,
 // processes them, uploads their result files and acknowledges them.
 //
-// Each kind of source lives in its own subpackage (ingest/localdir, ingest/sftp)
-// and passes the one conformance suite in ingest/sourcetest.
+// Each kind of source lives in its own subpackage (ingest/localdir, ingest/sftp,
+// ingest/imap) and passes the one conformance suite in ingest/sourcetest.
 package ingest
 
 import (
@@ -13,6 +13,8 @@ import (
 	"errors"
 	"io"
 	"time"
+
+	"github.com/returnsd/returnsd/processors"
 )
 
 // File is one file as a source lists it. Name and Path come from the remote side
@@ -33,6 +35,12 @@ type File struct {
 	// Brand is the brand the file belongs to when the source routes files to
 	// brands itself (a shared mailbox). Empty: the source's configured brand.
 	Brand string
+	// Refusal, when set, says the file must not be applied (a message from a
+	// sender not allowed, or with nothing to take): the poller receives its
+	// bytes and quarantines it with this code and reason, whatever the name
+	// rules say. Without a brand (no route) it is not received at all: the
+	// poller acknowledges it as failed and reports it.
+	Refusal *processors.FileError
 }
 
 // Disposition is what became of a file whose outcome is committed; it decides
@@ -83,7 +91,11 @@ type Source interface {
 	// Ack tells the source that f's outcome is committed, per the source's
 	// `after` setting: move it to processed/ or failed/ (by d) under the source's
 	// folder, delete it, or leave it. It is idempotent: a file already moved or
-	// deleted (by an Ack before a crash) is not an error.
+	// deleted (by an Ack before a crash) is not an error. The poller calls it
+	// again, at the start of each poll, for every file acknowledged before that
+	// is still listed: a source that moves a group of files at once (a message
+	// and its attachments) learns from it which of them are done, even after a
+	// restart.
 	Ack(ctx context.Context, f File, d Disposition) error
 
 	// Close releases the connection, if any. The Source may not be used after.

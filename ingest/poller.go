@@ -119,6 +119,19 @@ func (p *Poller) PollOnce(ctx context.Context, src Source, cfg *config.Source) (
 		return rep, err
 	}
 
+	// Files acknowledged before and still listed (after: leave, or a message
+	// whose other attachments are not done) are acknowledged again, quietly and
+	// before any other: a source that moves a message once all its files are
+	// done learns which are, even after a restart. For a folder with after:
+	// leave it is a no-op.
+	for i, f := range candidates {
+		if s := seen[i]; s.State == ledger.SourceFileAcked {
+			if err := src.Ack(ctx, f, disposition(s.Status)); err != nil {
+				p.logger().WarnContext(ctx, "acknowledge again failed; retried next poll", "source", cfg.Name, "file", f.Name, "error", err)
+			}
+		}
+	}
+
 	now := p.clock()
 	minAge, _ := cfg.MinAge.Fixed()
 	var taken int
@@ -129,7 +142,7 @@ func (p *Poller) PollOnce(ctx context.Context, src Source, cfg *config.Source) (
 		fr := FileReport{Name: f.Name, Path: f.Path}
 		switch {
 		case s.State == ledger.SourceFileAcked:
-			continue // with after: leave, done files stay listed
+			continue // acknowledged again above
 		case s.State == ledger.SourceFileDone:
 			fr.Status = string(StatusAcknowledged)
 			fr.Result = pipeline.Result{FileID: s.FileID, Status: s.Status}
@@ -180,7 +193,8 @@ func (p *Poller) candidates(listed []File, cfg *config.Source) ([]File, map[stri
 			p.logger().Warn("file name refused: not a plain file name", "source", cfg.Name, "name", f.Name)
 		case pipeline.IsOurs(f.Name):
 		case cfg.DoneMarker != "" && strings.HasSuffix(f.Name, cfg.DoneMarker):
-		case !Wanted(f.Name, cfg.Include, cfg.Exclude):
+		case f.Refusal == nil && !Wanted(f.Name, cfg.Include, cfg.Exclude):
+			// A refused message is taken whatever its name: it must be quarantined.
 		default:
 			out = append(out, f)
 		}
@@ -235,6 +249,9 @@ func (p *Poller) stable(f File, s ledger.SeenFile, cfg *config.Source, minAge ti
 func (p *Poller) take(ctx context.Context, src Source, cfg *config.Source, f File, marker File) FileReport {
 	fr := FileReport{Name: f.Name, Path: f.Path, Status: string(StatusError)}
 	brandID := cmp.Or(f.Brand, cfg.Brand)
+	if f.Refusal != nil && brandID == "" {
+		return p.refuseUnrouted(ctx, src, cfg, f)
+	}
 	brand, err := p.Config.Brand(brandID)
 	if err != nil {
 		fr.Err = err
@@ -287,7 +304,7 @@ func (p *Poller) take(ctx context.Context, src Source, cfg *config.Source, f Fil
 	defer result.Close()
 	res, err := p.Pipeline.Process(ctx, pipeline.Params{
 		Brand: brand.ID, Format: brand.ProcessorFormat(), Source: cfg.Name, Actor: "source:" + cfg.Name,
-		Path: tmp.Name(), Name: f.Name, Kind: processors.Kind(cfg.Kind), Result: result,
+		Path: tmp.Name(), Name: f.Name, Kind: processors.Kind(cfg.Kind), Result: result, Refuse: f.Refusal,
 	})
 	if err != nil {
 		fr.Err = err
@@ -314,6 +331,25 @@ func (p *Poller) take(ctx context.Context, src Source, cfg *config.Source, f Fil
 	}
 	fr.Status = string(res.Status)
 	fr.AckErr = p.ack(ctx, src, cfg, f, marker, res.Status)
+	return fr
+}
+
+// refuseUnrouted ends a refused file that belongs to no brand (a message no
+// route takes): with no brand's ledger to receive it into, it is recorded done
+// as QUARANTINED without a received file, acknowledged as failed (moved to the
+// source's failed folder or quarantine mailbox, where ops find it), and reported.
+func (p *Poller) refuseUnrouted(ctx context.Context, src Source, cfg *config.Source, f File) FileReport {
+	fr := FileReport{Name: f.Name, Path: f.Path, Status: string(outcome.Quarantined),
+		Result: pipeline.Result{Status: outcome.Quarantined, Code: f.Refusal.Code, Reason: f.Refusal.Reason}}
+	p.logger().WarnContext(ctx, "file refused: it belongs to no brand", "source", cfg.Name, "file", f.Name,
+		"code", f.Refusal.Code, "reason", f.Refusal.Reason)
+	err := p.Ledger.MarkSourceFileDone(ctx, ledger.SourceFileDoneParams{Source: cfg.Name, File: listedKey(f),
+		Status: outcome.Quarantined})
+	if err != nil {
+		fr.Status, fr.Err = string(StatusError), err
+		return fr
+	}
+	fr.AckErr = p.ack(ctx, src, cfg, f, File{}, outcome.Quarantined)
 	return fr
 }
 
@@ -363,10 +399,7 @@ func (c *checkedWriter) Write(b []byte) (int, error) {
 // is logged and returned for the report; the file stays done and the next poll
 // acknowledges it.
 func (p *Poller) ack(ctx context.Context, src Source, cfg *config.Source, f, marker File, status outcome.FileStatus) error {
-	d := Processed
-	if status == outcome.Quarantined {
-		d = Failed
-	}
+	d := disposition(status)
 	err := src.Ack(ctx, f, d)
 	if err == nil && marker.Name != "" {
 		err = src.Ack(ctx, marker, d)
@@ -378,6 +411,14 @@ func (p *Poller) ack(ctx context.Context, src Source, cfg *config.Source, f, mar
 		p.logger().WarnContext(ctx, "acknowledge failed; retried next poll", "source", cfg.Name, "file", f.Name, "error", err)
 	}
 	return err
+}
+
+// disposition is where a file with the given outcome goes.
+func disposition(status outcome.FileStatus) Disposition {
+	if status == outcome.Quarantined {
+		return Failed
+	}
+	return Processed
 }
 
 func listedKey(f File) ledger.ListedFile {

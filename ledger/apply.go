@@ -19,6 +19,10 @@ type ApplyParams struct {
 	// DryRun validates every row against the ledger and reports the outcomes, then
 	// rolls everything back: nothing is changed, not even the record of the file.
 	DryRun bool
+	// At is the clock: what "now" means to the file's rules (a date in the
+	// future, an inquiry's window, a lock or payout date already past). Zero
+	// means the time the apply starts.
+	At time.Time
 	// Inspect, when set, reads the outcomes inside the transaction, before it
 	// commits or (with DryRun) rolls back. A dry run writes its result file here.
 	Inspect func(ctx context.Context, outcomes OutcomeReader) error

@@ -5,8 +5,11 @@ import (
 	"context"
 	"io"
 	"strconv"
+	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/returnsd/returnsd/money"
+	"github.com/returnsd/returnsd/processors"
 )
 
 // copyWriter writes rows in PostgreSQL's COPY text format. Staging a million rows
@@ -78,6 +81,35 @@ func (c *copyWriter) bool(b bool) {
 	} else {
 		c.w.WriteByte('f')
 	}
+}
+
+// time writes the zero time as NULL.
+func (c *copyWriter) time(t time.Time) {
+	if t.IsZero() {
+		c.null()
+		return
+	}
+	c.text(t.Format(time.RFC3339Nano))
+}
+
+// amount writes an amount, or NULL when it was not given.
+func (c *copyWriter) amount(a money.Amount, given bool) {
+	if !given {
+		c.null()
+		return
+	}
+	c.text(a.String())
+}
+
+// rowError writes a parser's verdict on a row as two columns, code and message.
+func (c *copyWriter) rowError(e *processors.RowError) {
+	if e == nil {
+		c.null()
+		c.null()
+		return
+	}
+	c.text(string(e.Code))
+	c.text(e.Message)
 }
 
 func (c *copyWriter) endRow() {

@@ -3,7 +3,6 @@ package ledger
 import (
 	"context"
 	"fmt"
-	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/returnsd/returnsd/processors"
@@ -27,36 +26,22 @@ func (l *Ledger) ImportActions(ctx context.Context, p ApplyParams,
 				c.intOrNull(a.PartnerID)
 				c.intOrNull(a.TrackerID)
 				c.textOrNull(a.Oid)
-				if a.EventDate.IsZero() {
-					c.null()
-				} else {
-					c.text(a.EventDate.Format(time.RFC3339Nano))
-				}
+				c.time(a.EventDate)
 				c.text(a.Amount.String())
 				c.textOrNull(a.Currency)
-				if a.HasPayout {
-					c.text(a.Payout.String())
-				} else {
-					c.null()
-				}
+				c.amount(a.Payout, a.HasPayout)
 				c.textOrNull(a.State)
-				if a.Err != nil {
-					c.text(string(a.Err.Code))
-					c.text(a.Err.Message)
-				} else {
-					c.null()
-					c.null()
-				}
+				c.rowError(a.Err)
 				c.endRow()
 			})
 		})
 	}
 	process := func(tx pgx.Tx, brand, file int64, t *tally) error {
-		if _, err := tx.Exec(ctx, checkImport, brand); err != nil {
-			return fmt.Errorf("check actions: %w", interpretError(err))
-		}
-		if _, err := tx.Exec(ctx, insertImport, brand, file, p.Actor); err != nil {
-			return fmt.Errorf("insert actions: %w", interpretError(err))
+		err := runSteps(ctx, tx,
+			step{"check actions", checkImport, []any{brand}},
+			step{"insert actions", insertImport, []any{brand, file, p.Actor}})
+		if err != nil {
+			return err
 		}
 		return t.add(ctx, tx, `SELECT coalesce(outcome, 'APPLIED'), coalesce(verdict, ''), count(*) FROM work GROUP BY 1, 2`)
 	}
@@ -85,28 +70,37 @@ CREATE TEMP TABLE stage (
 
 const checkImport = `
 CREATE TEMP TABLE work ON COMMIT DROP AS
-SELECT s.*, t.payout_percent, t.payout_fixed,
+SELECT s.*,
+    -- A partner's own terms (partner_contracts, partner_payouts) replace the brand's.
+    CASE WHEN pp.tracker_id IS NULL THEN t.payout_percent ELSE pp.payout_percent END AS payout_percent,
+    CASE WHEN pp.tracker_id IS NULL THEN t.payout_fixed ELSE pp.payout_fixed END AS payout_fixed,
     CASE
         WHEN s.code IS NOT NULL THEN 'REJECTED'
+        WHEN s.action_id >= 4611686018427387904 THEN 'REJECTED'
         WHEN t.id IS NULL OR s.currency <> b.currency THEN 'REJECTED'
         WHEN e.id IS NOT NULL AND e.brand_id <> $1 THEN 'REJECTED'
         WHEN e.id IS NOT NULL OR s.first_line <> s.line THEN 'DUPLICATE_ROW'
     END AS outcome,
     CASE
         WHEN s.code IS NOT NULL THEN s.code
+        WHEN s.action_id >= 4611686018427387904 THEN 'INVALID_ACTION_ID'
         WHEN t.id IS NULL THEN 'UNKNOWN_TRACKER'
         WHEN s.currency <> b.currency THEN 'CURRENCY_MISMATCH'
         WHEN e.id IS NOT NULL OR s.first_line <> s.line THEN 'ACTION_EXISTS'
     END AS verdict,
     CASE
         WHEN s.code IS NOT NULL THEN s.message
+        WHEN s.action_id >= 4611686018427387904 THEN 'ActionId ' || s.action_id
+            || ' is in the range the ledger numbers its own actions from (4611686018427387904 up)'
         WHEN t.id IS NULL THEN 'ActionTrackerId ' || s.tracker_id || ' is not a tracker of this program'
         WHEN s.currency <> b.currency THEN 'Currency ' || s.currency || ' differs from the program''s currency ' || b.currency
         WHEN e.id IS NOT NULL AND e.brand_id <> $1 THEN 'ActionId ' || s.action_id || ' is already in use'
         WHEN e.id IS NOT NULL THEN 'Action ' || s.action_id || ' is already in the ledger; changes go through an update file'
         WHEN s.first_line <> s.line THEN 'ActionId ' || s.action_id || ' already appears on line ' || s.first_line
     END AS verdict_message,
-    b.timezone, b.locking_days, b.payout_delay_days
+    b.timezone,
+    CASE WHEN pc.partner_id IS NULL THEN b.locking_days ELSE pc.locking_days END AS locking_days,
+    coalesce(pc.payout_delay_days, b.payout_delay_days) AS payout_delay_days
 FROM (
     SELECT st.*, CASE WHEN st.code IS NULL
         THEN first_value(st.line) OVER (PARTITION BY st.code IS NULL, st.action_id ORDER BY st.line) END AS first_line
@@ -114,18 +108,26 @@ FROM (
 ) s
 JOIN brands b ON b.id = $1
 LEFT JOIN trackers t ON t.brand_id = $1 AND t.id = s.tracker_id
-LEFT JOIN actions e ON e.id = s.action_id`
+LEFT JOIN actions e ON e.id = s.action_id
+LEFT JOIN partner_contracts pc ON pc.brand_id = $1 AND pc.partner_id = s.partner_id
+LEFT JOIN partner_payouts pp ON pp.brand_id = $1 AND pp.partner_id = s.partner_id AND pp.tracker_id = s.tracker_id`
 
 const insertImport = `
 WITH ok AS (
     SELECT w.*,
         coalesce(w.payout, CASE WHEN w.payout_percent IS NOT NULL
             THEN round(w.amount * w.payout_percent / 100, 2) ELSE w.payout_fixed END) AS contract_payout,
+        -- Under open-ended locking a PENDING action has no dates until it locks; one
+        -- tracked as already LOCKED (or PAID) locked, as far as the ledger knows, now,
+        -- and is paid the payout delay later.
         CASE WHEN w.locking_days IS NOT NULL THEN
             ((w.event_date AT TIME ZONE w.timezone) + make_interval(days => w.locking_days)) AT TIME ZONE w.timezone
+            WHEN w.state IN ('LOCKED', 'PAID') THEN now()
         END AS lock_date,
         CASE WHEN w.locking_days IS NOT NULL THEN
             ((w.event_date AT TIME ZONE w.timezone) + make_interval(days => w.locking_days + w.payout_delay_days)) AT TIME ZONE w.timezone
+            WHEN w.state IN ('LOCKED', 'PAID') THEN
+            ((now() AT TIME ZONE w.timezone) + make_interval(days => w.payout_delay_days)) AT TIME ZONE w.timezone
         END AS payout_date,
         coalesce(w.state, 'PENDING') AS new_state
     FROM work w WHERE w.outcome IS NULL

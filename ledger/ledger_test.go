@@ -36,13 +36,20 @@ func setup(t *testing.T) (*Ledger, *testBundle) {
 	if err := l.Migrate(ctx); err != nil {
 		t.Fatal(err)
 	}
-	thirty := 30
+	thirty, ten := 30, 10
 	brands := []Brand{
 		{Slug: "acme", Name: "ACME Outdoor", Currency: "USD", Timezone: "America/New_York",
 			LockingDays: &thirty, PayoutDelayDays: 15, Trackers: []Tracker{
 				{ID: 1001, Name: "Online Sale", Kind: "SALE", PayoutPercent: "8.5"},
 				{ID: 1002, Name: "Newsletter Lead", Kind: "LEAD", PayoutFixed: "4.00"},
 				{ID: 1003, Name: "Paid Click", Kind: "CPC", PayoutFixed: "0.10"},
+			},
+			InquiriesAccept: true, AutoResolve: true,
+			Partners: []PartnerContract{
+				// Partner 88 locks after 10 days, is paid 5 days later, and earns 12% on sales.
+				{Partner: 88, LockingDays: &ten, PayoutDelayDays: 5, Payouts: []PartnerPayout{{Tracker: 1001, PayoutPercent: "12"}}},
+				// Partner 89 has open-ended locking with acme.
+				{Partner: 89, PayoutDelayDays: 15},
 			}},
 		{Slug: "globex", Name: "Globex", Currency: "EUR", Timezone: "Europe/Berlin",
 			PayoutDelayDays: 10, Trackers: []Tracker{

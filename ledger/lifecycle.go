@@ -3,6 +3,7 @@ package ledger
 import (
 	"context"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -90,7 +91,7 @@ func (l *Ledger) RunLifecycle(ctx context.Context, at time.Time) (LifecycleSumma
 			if _, err := tx.Exec(ctx, "SET LOCAL work_mem = '256MB'"); err != nil {
 				return interpretError(err)
 			}
-			if err := lockAndPay(ctx, tx, b.id, at, &bl); err != nil {
+			if err := lockAndPay(ctx, tx, lockAndPaySQL, b.id, at, lifecycleActor, &bl); err != nil {
 				return err
 			}
 			released, err := releasePayouts(ctx, tx, b.id, lifecycleActor)
@@ -113,11 +114,12 @@ func (l *Ledger) RunLifecycle(ctx context.Context, at time.Time) (LifecycleSumma
 
 // lockAndPay locks and pays a brand's due actions in one statement: each action
 // is updated once, even when it locks and is paid in the same run, and writes its
-// LOCK event, then its PAY event.
-func lockAndPay(ctx context.Context, tx pgx.Tx, brand int64, at time.Time, bl *BrandLifecycle) error {
+// LOCK event, then its PAY event. query is lockAndPaySQL (every due action of the
+// brand) or lockAndPayCreatedSQL (only those in the temporary table created).
+func lockAndPay(ctx context.Context, tx pgx.Tx, query string, brand int64, at time.Time, actor string, bl *BrandLifecycle) error {
 	var decided, updated int
 	var debited string
-	err := tx.QueryRow(ctx, lockAndPaySQL, brand, at, lifecycleActor, safetyNetDays).
+	err := tx.QueryRow(ctx, query, brand, at, actor, safetyNetDays).
 		Scan(&bl.Locked, &bl.Paid, &bl.Delayed, &debited, &decided, &updated)
 	if err != nil {
 		return fmt.Errorf("lock and pay: %w", interpretError(err))
@@ -136,19 +138,26 @@ func lockAndPay(ctx context.Context, tx pgx.Tx, brand int64, at time.Time, bl *B
 	return nil
 }
 
-// lockAndPaySQL: $1 brand, $2 the clock, $3 the actor, $4 the safety net in days. Every date computation is
+var (
+	lockAndPaySQL = strings.Replace(lockAndPayTemplate, "/*scope*/", "", 1)
+	// lockAndPayCreatedSQL settles only actions just created (by VALID inquiries,
+	// whose dates may be past): the rest of the brand waits for the lifecycle job.
+	lockAndPayCreatedSQL = strings.Replace(lockAndPayTemplate, "/*scope*/", "AND a.id IN (SELECT action_id FROM created)", 1)
+)
+
+// lockAndPayTemplate: $1 brand, $2 the clock, $3 the actor, $4 the safety net in days. Every date computation is
 // in calendar days in the brand's timezone, exactly as import computes lock_date
 // and payout_date (a day is 23 or 25 hours across a DST change).
 //
 // There is deliberately no index on state: it would make every reversal or
 // approval in a file apply a non-HOT update. The brand's actions are scanned once
 // per run instead (with the brand's part of actions_by_oid for a small brand).
-const lockAndPaySQL = `
+const lockAndPayTemplate = `
 WITH b AS (
     SELECT balance, timezone, payout_delay_days FROM brands WHERE id = $1
 ),
 due AS (
-    SELECT a.ctid AS tid, a.id, a.state, a.amount, a.payout, a.lock_date, a.payout_date, n.safety_net
+    SELECT a.ctid AS tid, a.id, a.partner_id, a.state, a.amount, a.payout, a.lock_date, a.payout_date, n.safety_net
     FROM actions a
     CROSS JOIN b
     CROSS JOIN LATERAL (
@@ -156,11 +165,14 @@ due AS (
             ((a.event_date AT TIME ZONE b.timezone) + make_interval(days => $4)) AT TIME ZONE b.timezone
         END AS safety_net
     ) n
-    WHERE a.brand_id = $1 AND (
+    WHERE a.brand_id = $1 /*scope*/ AND (
         a.state = 'APPROVED'
         OR (a.state = 'PENDING' AND coalesce(a.lock_date, n.safety_net) <= $2::timestamptz)
         OR (a.state = 'LOCKED' AND a.payout_date <= $2::timestamptz))
 ),
+-- The payout delay is needed only for an action locked early or by the safety
+-- net; the partner's own terms (partner_contracts) are looked up for those alone,
+-- inside the CASE, not joined to every due action.
 dated AS (
     SELECT d.tid, d.id, d.state, d.amount, d.payout,
         CASE
@@ -171,9 +183,13 @@ dated AS (
         CASE
             WHEN d.state = 'LOCKED' OR d.lock_date <= $2::timestamptz THEN d.payout_date
             WHEN d.state = 'PENDING' THEN
-                ((d.safety_net AT TIME ZONE b.timezone) + make_interval(days => b.payout_delay_days)) AT TIME ZONE b.timezone
+                ((d.safety_net AT TIME ZONE b.timezone) + make_interval(days => coalesce(
+                    (SELECT pc.payout_delay_days FROM partner_contracts pc WHERE pc.brand_id = $1 AND pc.partner_id = d.partner_id),
+                    b.payout_delay_days))) AT TIME ZONE b.timezone
             ELSE least(d.payout_date,
-                (($2::timestamptz AT TIME ZONE b.timezone) + make_interval(days => b.payout_delay_days)) AT TIME ZONE b.timezone)
+                (($2::timestamptz AT TIME ZONE b.timezone) + make_interval(days => coalesce(
+                    (SELECT pc.payout_delay_days FROM partner_contracts pc WHERE pc.brand_id = $1 AND pc.partner_id = d.partner_id),
+                    b.payout_delay_days))) AT TIME ZONE b.timezone)
         END AS payout_date
     FROM due d CROSS JOIN b
 ),

@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/returnsd/returnsd/outcome"
 	"github.com/returnsd/returnsd/processors"
 )
@@ -213,6 +214,23 @@ func TestRunLifecycle(t *testing.T) {
 		wantState(t, b.action(l, 1), "LOCKED")
 		_, payout := b.dates(l, 1)
 		wantTime(t, "payout date", payout, ev.AddDate(1, 11, 11)) // globex pays 10 days after the lock
+	})
+
+	t.Run("AnActionTrackedAsLockedUnderOpenEndedLockingIsPaidAfterThePayoutDelay", func(t *testing.T) {
+		t.Parallel()
+		l, b := setup(t)
+		locked := globexSale(1, "100", time.Now().AddDate(0, -1, 0))
+		locked.State = "LOCKED"
+		before := time.Now()
+		b.importActions(l, "globex", locked)
+		lock, payout := b.dates(l, 1)
+		if lock.Before(before.Add(-time.Minute)) || lock.After(time.Now()) || !payout.Equal(lock.In(mustLoad("Europe/Berlin")).AddDate(0, 0, 10)) {
+			t.Fatalf("lock date %s, payout date %s: want the import's moment and 10 days later", lock, payout)
+		}
+		b.lifecycle(l, payout.Add(-time.Second))
+		wantState(t, b.action(l, 1), "LOCKED")
+		b.lifecycle(l, payout)
+		wantState(t, b.action(l, 1), "PAID")
 	})
 
 	t.Run("OpenEndedLockingLocksAfter730DaysAsASafetyNet", func(t *testing.T) {
@@ -447,7 +465,8 @@ func (b *testBundle) checkBalances(l *Ledger) {
 }
 
 // TestLifecycleProperties runs random sequences of imports, update files,
-// lifecycle runs at an advancing clock and deposits, and after every step checks
+// partners' inquiries and the brands' resolutions of them, lifecycle runs at an
+// advancing clock and deposits, and after every step checks
 // that the money adds up and that no action ever left LOCKED or PAID except
 // LOCKED -> PAID through the lifecycle.
 func TestLifecycleProperties(t *testing.T) {
@@ -458,7 +477,7 @@ func TestLifecycleProperties(t *testing.T) {
 		for seed := uint64(1); seed <= 5; seed++ {
 			t.Run(fmt.Sprintf("Seed%d", seed), func(t *testing.T) {
 				t.Parallel()
-				counts := randomLifecycle(t, seed, 30)
+				counts := randomLifecycle(t, seed, 40)
 				mu.Lock()
 				defer mu.Unlock()
 				for k, n := range counts {
@@ -469,7 +488,8 @@ func TestLifecycleProperties(t *testing.T) {
 	})
 	t.Logf("events over all seeds: %v", seen)
 	// The sequences must have reached the interesting states, or they prove little.
-	for _, k := range []string{"LOCK", "PAY", "PAY delayed", "PAYOUT_RELEASED", "DEPOSIT", "REVERSE", "RESTORE", "ACTION_LOCKED"} {
+	for _, k := range []string{"LOCK", "PAY", "PAY delayed", "PAYOUT_RELEASED", "DEPOSIT", "REVERSE", "RESTORE", "ACTION_LOCKED",
+		"INQUIRY_VALID PENDING", "INQUIRY_VALID PAID"} {
 		if seen[k] == 0 && !t.Failed() {
 			t.Errorf("no seed produced %s", k)
 		}
@@ -481,6 +501,7 @@ func randomLifecycle(t *testing.T, seed uint64, steps int) map[string]int {
 	rng := rand.New(rand.NewPCG(seed, 0x5eed))
 	clock := time.Date(2026, 1, 1, 9, 0, 0, 0, time.UTC)
 	ids := map[string][]int64{}
+	inquiries := map[string][]string{}
 	next := int64(1)
 	rejectedLocked := 0
 	pick := func(brand string) int64 {
@@ -495,7 +516,7 @@ func randomLifecycle(t *testing.T, seed uint64, steps int) map[string]int {
 			brand = "globex"
 		}
 		var did string
-		switch r := rng.IntN(10); {
+		switch r := rng.IntN(14); {
 		case r < 3:
 			var recs []processors.ActionRecord
 			for range 1 + rng.IntN(6) {
@@ -517,7 +538,7 @@ func randomLifecycle(t *testing.T, seed uint64, steps int) map[string]int {
 			}
 			b.importActions(l, brand, recs...)
 			did = fmt.Sprintf("import %d actions of %s", len(recs), brand)
-		case r < 6:
+		case r < 5:
 			var rows []processors.ActionUpdate
 			for range 1 + rng.IntN(6) {
 				id := pick(brand)
@@ -535,7 +556,52 @@ func randomLifecycle(t *testing.T, seed uint64, steps int) map[string]int {
 			sum, _ := b.apply(l, brand, rows...)
 			rejectedLocked += sum.ByCode[outcome.ActionLocked]
 			did = fmt.Sprintf("apply %d update rows to %s", len(rows), brand)
-		case r < 8:
+		case r < 7:
+			// Partners' inquiries on orders of the last 80 days, some of whose
+			// lock and payout dates are already past.
+			var rows []processors.Inquiry
+			for range 1 + rng.IntN(4) {
+				order := clock.Add(-time.Duration(2*24+rng.IntN(78*24)) * time.Hour)
+				q := inquiry(fmt.Sprintf("Q-%d", next), []int64{77, 78, 88, 89}[rng.IntN(4)], fmt.Sprintf("O-%d", rng.IntN(40)), order)
+				q.SubmittedAt = clock
+				if brand == "globex" {
+					q.TrackerID = 2001
+				}
+				inquiries[brand] = append(inquiries[brand], q.InquiryID)
+				next++
+				rows = append(rows, q)
+			}
+			b.importInquiries(l, brand, clock, rows...)
+			did = fmt.Sprintf("import %d inquiries of %s", len(rows), brand)
+		case r < 9:
+			var rows []processors.InquiryResolution
+			for range 1 + rng.IntN(4) {
+				id := "Q-none"
+				if len(inquiries[brand]) > 0 {
+					id = inquiries[brand][rng.IntN(len(inquiries[brand]))]
+				}
+				switch rng.IntN(4) {
+				case 0:
+					rows = append(rows, declined(id, processors.DeclineReasons[rng.IntN(len(processors.DeclineReasons))]))
+				case 1:
+					rows = append(rows, processors.InquiryResolution{InquiryID: id, Status: processors.ResolutionIncomplete})
+				default:
+					rows = append(rows, valid(id))
+				}
+			}
+			b.resolve(l, brand, clock, rows...)
+			created, err := l.pool.Query(b.ctx, `SELECT a.id FROM actions a JOIN brands br ON br.id = a.brand_id
+				WHERE br.slug = $1 AND a.id >= 4611686018427387904 AND NOT (a.id = ANY($2))`, brand, ids[brand])
+			if err != nil {
+				t.Fatal(err)
+			}
+			more, err := pgx.CollectRows(created, pgx.RowTo[int64])
+			if err != nil {
+				t.Fatal(err)
+			}
+			ids[brand] = append(ids[brand], more...)
+			did = fmt.Sprintf("resolve %d inquiries of %s", len(rows), brand)
+		case r < 12:
 			clock = clock.Add(time.Duration(rng.IntN(25*24)) * time.Hour)
 			if _, err := l.RunLifecycle(b.ctx, clock); err != nil {
 				t.Fatal(err)
@@ -555,6 +621,9 @@ func randomLifecycle(t *testing.T, seed uint64, steps int) map[string]int {
 	counts := map[string]int{"ACTION_LOCKED": rejectedLocked}
 	rows, err := l.pool.Query(b.ctx, `
 		SELECT kind, count(*) FROM ledger_events GROUP BY 1
+		UNION ALL
+		SELECT 'INQUIRY_VALID ' || a.state, count(*) FROM ledger_events e JOIN actions a ON a.id = e.action_id
+		WHERE e.reason = 'INQUIRY_VALID' GROUP BY a.state
 		UNION ALL
 		SELECT 'PAY delayed', count(*) FROM ledger_events e JOIN actions a ON a.id = e.action_id
 		WHERE e.kind = 'PAY' AND (a.payout_delayed OR EXISTS (

@@ -32,23 +32,13 @@ func (l *Ledger) ApplyActionUpdates(ctx context.Context, p ApplyParams,
 				c.intOrNull(u.TrackerID)
 				c.textOrNull(string(u.Operation))
 				c.bool(u.ReverseIfZero)
-				if u.HasAmount {
-					c.text(u.Amount.String())
-				} else {
-					c.null()
-				}
+				c.amount(u.Amount, u.HasAmount)
 				c.textOrNull(u.Currency)
 				c.textOrNull(u.CustomerStatus)
 				c.textOrNull(u.Reason)
 				c.textOrNull(u.RequestID)
 				c.textOrNull(u.Note)
-				if u.Err != nil {
-					c.text(string(u.Err.Code))
-					c.text(u.Err.Message)
-				} else {
-					c.null()
-					c.null()
-				}
+				c.rowError(u.Err)
 				c.endRow()
 			})
 		})
@@ -234,10 +224,13 @@ WITH cur AS (
         w.customer_status AS row_customer_status, w.reason, w.request_id, w.req_hash, w.note, w.multi,
         CASE WHEN w.op = 'MODIFY' AND w.reverse_if_zero AND a.amount > 0 THEN 'REVERSE' ELSE w.op END AS op,
         a.ctid AS action_ctid, a.state, a.amount, a.payout, a.currency, a.original_amount, a.original_payout,
-        a.reversed_amount, a.reversed_payout, a.modification_count, t.kind AS tracker_kind, t.payout_percent
+        a.reversed_amount, a.reversed_payout, a.modification_count, t.kind AS tracker_kind,
+        -- A partner's own payout rule for the tracker replaces the tracker's.
+        CASE WHEN pp.tracker_id IS NULL THEN t.payout_percent ELSE pp.payout_percent END AS payout_percent
     FROM work w
     LEFT JOIN actions a ON a.id = w.aid AND a.brand_id = $2
     LEFT JOIN trackers t ON t.brand_id = a.brand_id AND t.id = a.tracker_id
+    LEFT JOIN partner_payouts pp ON pp.brand_id = a.brand_id AND pp.partner_id = a.partner_id AND pp.tracker_id = a.tracker_id
     WHERE w.rnd = $1 AND w.outcome IS NULL
 ),
 checked AS (

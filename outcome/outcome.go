@@ -52,6 +52,14 @@ const (
 	InvalidPartnerID Code = "INVALID_PARTNER_ID"
 	InvalidState     Code = "INVALID_STATE"
 	ActionExists     Code = "ACTION_EXISTS"
+	// Codes of inquiries: partners' submissions and brands' resolutions.
+	InvalidInquiryType      Code = "INVALID_INQUIRY_TYPE"
+	InvalidResolutionStatus Code = "INVALID_RESOLUTION_STATUS"
+	InquiriesNotAccepted    Code = "INQUIRIES_NOT_ACCEPTED"
+	InquiryTooEarly         Code = "INQUIRY_TOO_EARLY"
+	InquiryTooLate          Code = "INQUIRY_TOO_LATE"
+	InquiryAlreadyOpen      Code = "INQUIRY_ALREADY_OPEN"
+	InquiryExists           Code = "INQUIRY_EXISTS"
 )
 
 // Codes lists every row code, in the order docs/outcomes.md documents them.
@@ -63,7 +71,8 @@ var Codes = []Code{
 	ModLimitExceeded, CurrencyMismatch, CustomerStatusNotAllowed, RequestIDConflict,
 	DuplicateRequestID, DuplicateOperation, InquiryNotFound, InquiryAlreadyResolved,
 	TransactionDateRequired, SaleAmountLimit, UnknownTracker, InvalidPartnerID,
-	InvalidState, ActionExists,
+	InvalidState, ActionExists, InvalidInquiryType, InvalidResolutionStatus,
+	InquiriesNotAccepted, InquiryTooEarly, InquiryTooLate, InquiryAlreadyOpen, InquiryExists,
 }
 
 var knownCodes = func() map[Code]bool {
@@ -103,12 +112,17 @@ const (
 	UnsafeArchive     QuarantineCode = "UNSAFE_ARCHIVE"
 	UnsupportedFormat QuarantineCode = "UNSUPPORTED_FORMAT"
 	SenderNotAllowed  QuarantineCode = "SENDER_NOT_ALLOWED"
+	// Codes of mail sources: a message refused whole, never applied.
+	SenderNotAuthenticated QuarantineCode = "SENDER_NOT_AUTHENTICATED"
+	NoRoute                QuarantineCode = "NO_ROUTE"
+	NoAttachment           QuarantineCode = "NO_ATTACHMENT"
 )
 
 // QuarantineCodes lists every quarantine code, in documentation order.
 var QuarantineCodes = []QuarantineCode{
 	FileTooLarge, TooManyRows, FieldTooLarge, Undecodable, UnknownKind, MissingColumn,
 	DuplicateColumn, EmptyFile, UnsafeArchive, UnsupportedFormat, SenderNotAllowed,
+	SenderNotAuthenticated, NoRoute, NoAttachment,
 }
 
 // Row is the outcome of one row, as the result file and the ops pages show it.

@@ -44,13 +44,17 @@ type Params struct {
 	Name   string // the name the brand gave the file; default: the base of Path
 	// Kind is what the file must be; empty detects it from the header among Accept.
 	Kind processors.Kind
-	// Accept lists the kinds detection may choose; default: action updates.
+	// Accept lists the kinds detection may choose; default: BrandKinds.
 	Accept []processors.Kind
 	DryRun bool
 	// Result receives the result file (SPEC §4); nil writes none.
 	Result io.Writer
 	// Progress, when set, is called now and then with the bytes read so far and the file's size.
 	Progress func(done, total int64)
+	// Refuse, when set, quarantines the file with this code and reason instead
+	// of parsing it: its source refused it (a mail from a sender not allowed).
+	// Its bytes are kept like any received file's.
+	Refuse *processors.FileError
 }
 
 // Result says how a file ended.
@@ -69,10 +73,17 @@ type Result struct {
 	WroteResult bool
 }
 
+// BrandKinds are the kinds a brand's file may be when nothing says which: its
+// changes to actions and its resolutions of inquiries. Tracking exports and
+// partners' inquiries are loaded by explicit import commands.
+var BrandKinds = []processors.Kind{processors.ActionUpdates, processors.InquiryResolutions}
+
 // IsOurs reports whether a file name is one returnsd writes (result_*, receipt_*):
 // such files are never ingested, so a result uploaded next to the inbox never loops back.
+// A result being uploaded is written as ".result_<name>.tmp" first: a crash
+// mid-upload leaves that behind, and it is ours too.
 func IsOurs(name string) bool {
-	base := strings.ToLower(filepath.Base(name))
+	base := strings.TrimPrefix(strings.ToLower(filepath.Base(name)), ".")
 	return strings.HasPrefix(base, "result_") || strings.HasPrefix(base, "receipt_")
 }
 
@@ -154,6 +165,9 @@ func (p *Pipeline) process(ctx context.Context, params Params, f *os.File, size 
 			return p.duplicate(ctx, f, size, params, limits, res, rec.DuplicateOf)
 		}
 	}
+	if params.Refuse != nil {
+		return p.quarantineOrFail(ctx, params, res, params.Refuse)
+	}
 
 	table, kind, err := p.open(f, size, params, limits)
 	if err != nil {
@@ -179,26 +193,18 @@ func (p *Pipeline) process(ctx context.Context, params Params, f *os.File, size 
 	var sum2 ledger.Summary
 	switch kind {
 	case processors.ActionUpdates:
-		r, err := processors.NewActionUpdateReader(table, params.Format)
-		if err != nil {
-			return p.quarantineOrFail(ctx, params, res, err)
-		}
-		sum2, err = p.Ledger.ApplyActionUpdates(ctx, apply, withProgress(r.Next, progress))
-		if err != nil {
-			return p.quarantineOrFail(ctx, params, res, err)
-		}
+		sum2, err = applyKind(ctx, table, params.Format, processors.NewActionUpdateReader, p.Ledger.ApplyActionUpdates, apply, progress)
 	case processors.Actions:
-		r, err := processors.NewActionRecordReader(table, params.Format)
-		if err != nil {
-			return p.quarantineOrFail(ctx, params, res, err)
-		}
-		sum2, err = p.Ledger.ImportActions(ctx, apply, withProgress(r.Next, progress))
-		if err != nil {
-			return p.quarantineOrFail(ctx, params, res, err)
-		}
+		sum2, err = applyKind(ctx, table, params.Format, processors.NewActionRecordReader, p.Ledger.ImportActions, apply, progress)
+	case processors.Inquiries:
+		sum2, err = applyKind(ctx, table, params.Format, processors.NewInquiryReader, p.Ledger.ImportInquiries, apply, progress)
+	case processors.InquiryResolutions:
+		sum2, err = applyKind(ctx, table, params.Format, processors.NewInquiryResolutionReader, p.Ledger.ApplyInquiryResolutions, apply, progress)
 	default:
-		return p.quarantineOrFail(ctx, params, res, &processors.FileError{Code: outcome.UnknownKind,
-			Reason: fmt.Sprintf("%s files are not applied here", kind)})
+		err = &processors.FileError{Code: outcome.UnknownKind, Reason: fmt.Sprintf("%s files are not applied here", kind)}
+	}
+	if err != nil {
+		return p.quarantineOrFail(ctx, params, res, err)
 	}
 	if params.Progress != nil {
 		params.Progress(size, size)
@@ -211,6 +217,19 @@ func (p *Pipeline) process(ctx context.Context, params Params, f *os.File, size 
 		}
 	}
 	return res, nil
+}
+
+// applyKind opens a file kind's reader over the table and applies its rows with
+// the ledger operation of that kind.
+func applyKind[T any, R interface{ Next() (T, error) }](ctx context.Context, table *processors.Table, f processors.Format,
+	open func(*processors.Table, processors.Format) (R, error),
+	apply func(context.Context, ledger.ApplyParams, func() (T, error)) (ledger.Summary, error),
+	params ledger.ApplyParams, progress func()) (ledger.Summary, error) {
+	r, err := open(table, f)
+	if err != nil {
+		return ledger.Summary{}, err
+	}
+	return apply(ctx, params, withProgress(r.Next, progress))
 }
 
 // duplicate ends a file whose bytes were applied before as file original, and
@@ -253,7 +272,7 @@ func (p *Pipeline) open(f *os.File, size int64, params Params, limits processors
 		}
 		accept := params.Accept
 		if len(accept) == 0 {
-			accept = []processors.Kind{processors.ActionUpdates}
+			accept = BrandKinds
 		}
 		if !containsKind(accept, kind) {
 			table.Close()

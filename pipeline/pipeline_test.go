@@ -370,6 +370,7 @@ func TestIsOurs(t *testing.T) {
 		"Result_X.CSV":            true,
 		"receipt_2026-11-01.csv":  true,
 		"/spool/acme/result_a.gz": true,
+		".result_a.csv.tmp":       true, // an upload a crash cut short
 		"acme_returns.csv":        false,
 		"my_result_file.csv":      false,
 		"results.csv":             false,

@@ -1,7 +1,6 @@
 package processors
 
 import (
-	"io"
 	"strings"
 	"testing"
 	"time"
@@ -12,25 +11,7 @@ import (
 
 func readActions(t *testing.T, text string, f Format) []ActionRecord {
 	t.Helper()
-	tb, err := openBytes(t, []byte(text), "actions.csv", f, Limits{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	r, err := NewActionRecordReader(tb, f)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var out []ActionRecord
-	for {
-		a, err := r.Next()
-		if err == io.EOF {
-			return out
-		}
-		if err != nil {
-			t.Fatal(err)
-		}
-		out = append(out, a)
-	}
+	return readRows(t, text, f, NewActionRecordReader)
 }
 
 const actionsHeader = "ActionId,PartnerId,ActionTrackerId,Oid,EventDate,Amount,Currency,Payout,State\n"

@@ -35,6 +35,9 @@ const (
 	ColResolutionNotes  = "ResolutionNotes"
 	ColCustomerID       = "CustomerId"
 	ColPromoCode        = "PromoCode"
+	ColExpectedPayout   = "ExpectedPayout"
+	ColType             = "Type"
+	ColSubmissionDate   = "SubmissionDate"
 )
 
 // column is a canonical column of a file kind and the other names brands give it.
@@ -82,15 +85,17 @@ var schemas = map[Kind][]column{
 		{ColCustomerStatus, nil},
 		{ColPromoCode, nil},
 	},
-	// Partners' inquiry submissions; the reader does not exist yet, the columns
-	// are what it is expected to need.
+	// Partners' inquiry submissions (`returnsd import inquiries`).
 	Inquiries: {
 		{ColID, []string{"Inquiry Id"}},
-		{ColPartnerID, nil},
+		{ColPartnerID, []string{"Partner Id", "Publisher Id"}},
 		{ColOid, []string{"OrderId", "Order Id"}},
 		{ColActionTrackerID, []string{"Action Tracker", "EventTypeId"}},
-		{ColTransactionDate, []string{"Order Date", "Date"}},
+		{ColTransactionDate, []string{"Order Date"}},
 		{ColSaleAmount, []string{"Amount"}},
+		{ColExpectedPayout, []string{"Expected Commission"}},
+		{ColType, []string{"Inquiry Type"}},
+		{ColSubmissionDate, []string{"Submitted", "Submitted At", "Submission Time"}},
 		{ColCurrencyCode, []string{"Currency"}},
 		{ColCustomerStatus, nil},
 		{ColNote, []string{"Notes"}},
@@ -213,8 +218,8 @@ func mapLoosely(header []string, kind Kind, aliases map[string]string) Columns {
 
 // DetectKind decides what a file means from its header, for sources whose config
 // does not say: action updates have Reason or Operation and ActionId or Oid;
-// actions (a tracking export) have PartnerId and EventDate; inquiry resolutions have
-// Id and Resolution Status.
+// inquiry resolutions have Id and Resolution Status; inquiry submissions have Id,
+// PartnerId and Type; actions (a tracking export) have PartnerId and EventDate.
 func DetectKind(header []string, aliases map[string]string) (Kind, error) {
 	u := mapLoosely(header, ActionUpdates, aliases)
 	if (u.Has(ColReason) || u.Has(ColOperation)) && (u.Has(ColActionID) || u.Has(ColOid)) {
@@ -224,13 +229,18 @@ func DetectKind(header []string, aliases map[string]string) (Kind, error) {
 	if r.Has(ColResolutionStatus) && r.Has(ColID) {
 		return InquiryResolutions, nil
 	}
+	q := mapLoosely(header, Inquiries, aliases)
+	if q.Has(ColID) && q.Has(ColPartnerID) && q.Has(ColType) {
+		return Inquiries, nil
+	}
 	a := mapLoosely(header, Actions, aliases)
 	if a.Has(ColPartnerID) && a.Has(ColEventDate) {
 		return Actions, nil
 	}
 	return "", &FileError{Code: outcome.UnknownKind, Reason: fmt.Sprintf(
 		"the header (%s) matches no file kind: action updates need Reason or Operation, and ActionId or Oid; "+
-			"inquiry resolutions need Id and Resolution Status; an actions export needs PartnerId and EventDate",
+			"inquiry resolutions need Id and Resolution Status; inquiries need Id, PartnerId and Type; "+
+			"an actions export needs PartnerId and EventDate",
 		describeHeader(header))}
 }
 

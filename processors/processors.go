@@ -143,3 +143,60 @@ type ActionRecord struct {
 	State     string // PENDING (default), APPROVED, LOCKED, PAID or REVERSED
 	Err       *RowError
 }
+
+// InquiryType is what a partner claims about an order (SPEC §3.2).
+type InquiryType string
+
+const (
+	InquiryUntracked InquiryType = "UNTRACKED" // the order was not tracked
+	InquiryIncorrect InquiryType = "INCORRECT" // tracked with the wrong amount or tracker
+	InquiryDeclined  InquiryType = "DECLINED"  // tracked, then declined or reversed wrongly
+)
+
+// Inquiry is one row of partners' inquiry submissions (`returnsd import inquiries`).
+type Inquiry struct {
+	Line            int
+	InquiryID       string
+	PartnerID       int64
+	Oid             string
+	TrackerID       int64 // 0: not given
+	TransactionDate time.Time
+	SaleAmount      money.Amount
+	HasSaleAmount   bool
+	ExpectedPayout  money.Amount
+	HasExpected     bool
+	Type            InquiryType
+	SubmittedAt     time.Time // zero: not given; the import's clock is used
+	Currency        string
+	CustomerStatus  string
+	Note            string
+	Err             *RowError
+}
+
+// Resolution is a brand's decision on an inquiry (SPEC §3.2).
+type Resolution string
+
+const (
+	ResolutionValid      Resolution = "VALID"      // creates the action
+	ResolutionDeclined   Resolution = "DECLINED"   // with one of DeclineReasons
+	ResolutionIncomplete Resolution = "INCOMPLETE" // back to the partner; stays open
+)
+
+// InquiryResolution is one row of an inquiry-resolution file.
+type InquiryResolution struct {
+	Line            int
+	InquiryID       string
+	Status          Resolution
+	Reason          string    // one of DeclineReasons, for DECLINED
+	TransactionDate time.Time // zero: the inquiry's
+	TrackerID       int64     // 0: the inquiry's
+	FinalPayout     money.Amount
+	HasFinalPayout  bool // false: the contract computes the payout
+	SaleAmount      money.Amount
+	HasSaleAmount   bool // false: the inquiry's
+	Notes           string
+	CustomerID      string
+	CustomerStatus  string
+	PromoCode       string
+	Err             *RowError
+}

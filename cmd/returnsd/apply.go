@@ -35,6 +35,19 @@ func (e *env) newFileCommand(name, brandHelp string, kind processors.Kind) *file
 func (e *env) apply(ctx context.Context, args []string) error {
 	c := e.newFileCommand("apply", "the brand whose file it is (required)", "")
 	c.fs.BoolVar(c.dryRun, "dry-run", false, "validate against the ledger and write the result file, changing nothing")
+	c.fs.Func("kind", "action-updates or inquiry-resolutions (default: decided by the header)", func(s string) error {
+		switch k := processors.Kind(s); k {
+		case processors.ActionUpdates, processors.InquiryResolutions:
+			c.kind = k
+			return nil
+		}
+		return fmt.Errorf("%q is not action-updates or inquiry-resolutions", s)
+	})
+	return e.runFileCommand(ctx, c, args)
+}
+
+func (e *env) importInquiries(ctx context.Context, args []string) error {
+	c := e.newFileCommand("import inquiries", "the brand the inquiries are for (required)", processors.Inquiries)
 	return e.runFileCommand(ctx, c, args)
 }
 

@@ -7,6 +7,8 @@ import (
 
 	"github.com/returnsd/returnsd/config"
 	"github.com/returnsd/returnsd/ingest"
+	"github.com/returnsd/returnsd/ingest/ftp"
+	"github.com/returnsd/returnsd/ingest/imap"
 	"github.com/returnsd/returnsd/ingest/localdir"
 	"github.com/returnsd/returnsd/ingest/sftp"
 )
@@ -26,7 +28,7 @@ func (e *env) poll(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	src, err := openSource(sc)
+	src, err := openSource(sc, &e.cfg.SMTP)
 	if err != nil {
 		return err
 	}
@@ -52,6 +54,8 @@ func (e *env) poll(ctx context.Context, args []string) error {
 			if f.Result.Reason != "" {
 				line += "\t" + f.Result.Reason
 			}
+		case f.Result.Reason != "": // refused before it reached a brand's ledger (no route)
+			line += "\t" + string(f.Result.Code) + ": " + f.Result.Reason
 		}
 		if f.AckErr != nil {
 			line += "\tnot yet acknowledged: " + f.AckErr.Error()
@@ -64,13 +68,18 @@ func (e *env) poll(ctx context.Context, args []string) error {
 	return err
 }
 
-// openSource returns the Source for a configured source.
-func openSource(sc *config.Source) (ingest.Source, error) {
+// openSource returns the Source for a configured source; an imap source mails
+// its results through smtp.
+func openSource(sc *config.Source, smtp *config.SMTP) (ingest.Source, error) {
 	switch sc.Type {
 	case config.LocalDir:
 		return localdir.New(sc), nil
 	case config.SFTP:
 		return sftp.New(sc), nil
+	case config.FTP:
+		return ftp.New(sc), nil
+	case config.IMAP:
+		return imap.New(sc, smtp), nil
 	}
 	return nil, errors.New("source " + sc.Name + ": " + string(sc.Type) + " sources are not supported yet")
 }

@@ -21,10 +21,17 @@ const usage = `returnsd applies brands' batch files to the action ledger.
 Usage:
   returnsd migrate                                   bring the database schema up to date
   returnsd import actions --brand B FILE             load a brand's tracked actions
-  returnsd apply --brand B [--dry-run] [--result FILE] FILE
-                                                     apply a returns/modifications/approvals file
+  returnsd import inquiries --brand B FILE           load partners' action inquiries
+  returnsd apply --brand B [--kind K] [--dry-run] [--result FILE] FILE
+                                                     apply a brand's file: returns/modifications/approvals
+                                                     (action-updates) or inquiry-resolutions; detected
+                                                     from the header unless --kind says
   returnsd export actions --brand B [--format csv|json]
                                                      print the current state of every action
+  returnsd export inquiries --brand B [--format csv|json]
+                                                     print every inquiry and its resolution
+  returnsd inquiries auto-resolve [--brand B]        decline open inquiries whose order is already tracked
+                                                     (brands with contract.inquiries.auto_resolve)
   returnsd poll SOURCE                               poll one configured source now and apply what it finds
   returnsd lifecycle [--at TIME]                     lock and pay due actions (TIME: RFC 3339, default now)
   returnsd funds deposit --brand B AMOUNT            credit a brand's funds, release delayed payouts
@@ -107,18 +114,29 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	case "apply":
 		return e.apply(ctx, append(rest, global...))
 	case "import":
-		if len(rest) == 0 || rest[0] != "actions" {
-			return usagef("import: say what to import: import actions --brand B FILE")
+		switch {
+		case len(rest) > 0 && rest[0] == "actions":
+			return e.importActions(ctx, append(rest[1:], global...))
+		case len(rest) > 0 && rest[0] == "inquiries":
+			return e.importInquiries(ctx, append(rest[1:], global...))
 		}
-		return e.importActions(ctx, append(rest[1:], global...))
+		return usagef("import: say what to import: import actions|inquiries --brand B FILE")
+	case "inquiries":
+		if len(rest) == 0 || rest[0] != "auto-resolve" {
+			return usagef("inquiries: say what to do: inquiries auto-resolve [--brand B]")
+		}
+		return e.autoResolve(ctx, append(rest[1:], global...))
 	case "poll":
 		return e.poll(ctx, append(rest, global...))
 	case "export":
 		if len(rest) > 0 && rest[0] == "balances" {
 			return e.exportBalances(ctx, append(rest[1:], global...))
 		}
+		if len(rest) > 0 && rest[0] == "inquiries" {
+			return e.exportInquiries(ctx, append(rest[1:], global...))
+		}
 		if len(rest) == 0 || rest[0] != "actions" {
-			return usagef("export: say what to export: export actions --brand B")
+			return usagef("export: say what to export: export actions|inquiries --brand B, or export balances")
 		}
 		return e.exportActions(ctx, append(rest[1:], global...))
 	case "lifecycle":

@@ -4,8 +4,12 @@
 // PostgreSQL database per test, from internal/pgtest), so what it checks is what
 // a brand sees: files applied once, results uploaded, copies moved.
 //
-// The servers under test serve the local file system: the suite puts and
-// inspects the source's files directly in a local folder.
+// Folder sources run Run: the servers under test serve the local file system,
+// and the suite puts and inspects the source's files directly in a local
+// folder. Mail sources run RunMail, the same behaviours where they make sense
+// for mail and the ones only mail has: the suite delivers messages carrying the
+// files into the server's mailboxes, inspects the mailboxes, and receives the
+// result mails with an SMTP server of its own (mailer/smtptest).
 package sourcetest
 
 import (
@@ -390,6 +394,7 @@ type Harness struct {
 	Dir       string // the source's folder, local
 	resultDir string
 	spool     string
+	base      string // the test's temporary folder
 	Poller    *ingest.Poller
 	db        *pgx.Conn
 }
@@ -398,15 +403,9 @@ type Harness struct {
 // folder, and a source from newSource configured with edits applied.
 func Setup(t *testing.T, newSource NewSource, edits ...func(*config.Source)) *Harness {
 	t.Helper()
-	ctx := context.Background()
-	url := pgtest.NewDatabase(t)
-	cfg, err := config.Load(bytes.NewReader(returnsd.ExampleConfig), func(string) string { return url })
-	if err != nil {
-		t.Fatal(err)
-	}
-	base := t.TempDir()
-	h := &Harness{t: t, Dir: filepath.Join(base, "inbox"), resultDir: filepath.Join(base, "results"),
-		spool: filepath.Join(base, "spool", "files")}
+	h := newHarness(t)
+	h.Dir = filepath.Join(h.base, "inbox")
+	h.resultDir = filepath.Join(h.base, "results")
 	if err := os.MkdirAll(h.Dir, 0o755); err != nil {
 		t.Fatal(err)
 	}
@@ -418,7 +417,21 @@ func Setup(t *testing.T, newSource NewSource, edits ...func(*config.Source)) *Ha
 	}
 	h.Src = newSource(t, &src)
 	h.Cfg = &src
+	return h
+}
 
+// newHarness gives a test a fresh ledger holding acme's fixture actions and a
+// poller over it; the caller adds the source.
+func newHarness(t *testing.T) *Harness {
+	t.Helper()
+	ctx := context.Background()
+	url := pgtest.NewDatabase(t)
+	cfg, err := config.Load(bytes.NewReader(returnsd.ExampleConfig), func(string) string { return url })
+	if err != nil {
+		t.Fatal(err)
+	}
+	base := t.TempDir()
+	h := &Harness{t: t, base: base, spool: filepath.Join(base, "spool", "files")}
 	l, err := ledger.Open(ctx, url, nil)
 	if err != nil {
 		t.Fatal(err)
@@ -547,14 +560,18 @@ func (h *Harness) queryText(sql string, args ...any) string {
 }
 
 // faultySource wraps a source to inject faults: extra (hostile) listed files, a
-// change before a fetch, failing Put or Ack; it counts fetches.
+// change before a fetch, failing Put or Ack (after acksBeforeErr good ones); it
+// counts fetches and keeps the names fetched.
 type faultySource struct {
 	ingest.Source
-	extra       []ingest.File
-	beforeFetch func()
-	putErr      error
-	ackErr      error
-	fetches     atomic.Int64
+	extra         []ingest.File
+	beforeFetch   func()
+	putErr        error
+	ackErr        error
+	acksBeforeErr int64
+	acks          atomic.Int64
+	fetches       atomic.Int64
+	fetched       []string
 }
 
 func (f *faultySource) List(ctx context.Context) ([]ingest.File, error) {
@@ -564,6 +581,7 @@ func (f *faultySource) List(ctx context.Context) ([]ingest.File, error) {
 
 func (f *faultySource) Fetch(ctx context.Context, file ingest.File, w io.Writer) error {
 	f.fetches.Add(1)
+	f.fetched = append(f.fetched, file.Name)
 	if f.beforeFetch != nil {
 		f.beforeFetch()
 	}
@@ -578,7 +596,7 @@ func (f *faultySource) Put(ctx context.Context, file ingest.File, name string, r
 }
 
 func (f *faultySource) Ack(ctx context.Context, file ingest.File, d ingest.Disposition) error {
-	if f.ackErr != nil {
+	if f.ackErr != nil && f.acks.Add(1) > f.acksBeforeErr {
 		return f.ackErr
 	}
 	return f.Source.Ack(ctx, file, d)

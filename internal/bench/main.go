@@ -3,7 +3,8 @@
 // with the real `returnsd apply` binary in a child process, and prints rows/s and
 // the child's peak RSS. In the same run it measures the floor: the same state
 // change made by one hand-written set-based statement on an identical copy of the
-// database. Run it with `make bench`.
+// database. It also times fetching 100 MB over SFTP against OpenSSH's sftp client
+// (sftp.go). Run it with `make bench`.
 package main
 
 import (
@@ -30,7 +31,15 @@ func main() {
 	rows := flag.Int("rows", 1_000_000, "rows in the update file")
 	filesOnly := flag.String("files-only", "", "only write actions.csv and updates.csv into this directory (for profiling)")
 	lifecycleOnly := flag.Bool("lifecycle-only", false, "only measure the lifecycle job (over -actions pending actions)")
+	sftpOnly := flag.Bool("sftp-only", false, "only measure fetching 100 MB over SFTP (ingest/sftp against OpenSSH's sftp client)")
 	flag.Parse()
+	if *sftpOnly {
+		if err := benchSFTP(context.Background()); err != nil {
+			fmt.Fprintln(os.Stderr, "bench:", err)
+			os.Exit(1)
+		}
+		return
+	}
 	if *filesOnly != "" {
 		err := writeActions(filepath.Join(*filesOnly, "actions.csv"), *actions)
 		if err == nil {
@@ -45,6 +54,12 @@ func main() {
 	if err := bench(context.Background(), *actions, *rows, *lifecycleOnly); err != nil {
 		fmt.Fprintln(os.Stderr, "bench:", err)
 		os.Exit(1)
+	}
+	if !*lifecycleOnly {
+		if err := benchSFTP(context.Background()); err != nil {
+			fmt.Fprintln(os.Stderr, "bench:", err)
+			os.Exit(1)
+		}
 	}
 }
 

@@ -1,0 +1,129 @@
+package main
+
+import (
+	"encoding/json"
+	"os"
+	"strings"
+	"testing"
+)
+
+func TestInquiryCommands(t *testing.T) {
+	t.Parallel()
+
+	t.Run("ImportApplyAndExportInquiries", func(t *testing.T) {
+		t.Parallel()
+		c, b := setupLoaded(t)
+		out := c.mustRun("import", "inquiries", "--brand", "acme", b.path("acme_inquiries.csv"))
+		if !strings.Contains(out, "rows 7: applied 4, rejected 3, duplicate 0") {
+			t.Errorf("import summary: %q", out)
+		}
+		imported, err := os.ReadFile(b.path("result_acme_inquiries.csv"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, want := range []string{
+			"INQ-9004,301,ORD-2004,1001,2026-11-15 12:00,45.00,3.83,INCORRECT,2026-11-15 20:00,5,REJECTED,INQUIRY_TOO_EARLY",
+			"INQ-9005,304,ORD-2005,1002,2026-06-01,,4.00,UNTRACKED,2026-11-10 11:00,6,REJECTED,INQUIRY_TOO_LATE",
+			"INQ-9006,301,ORD-2001,1001,2026-09-15,200.00,,UNTRACKED,2026-11-11 10:00,7,REJECTED,INQUIRY_ALREADY_OPEN",
+		} {
+			if !strings.Contains(string(imported), want) {
+				t.Errorf("import result lacks %q:\n%s", want, imported)
+			}
+		}
+
+		// The kind of the resolution file is read from its header.
+		out = c.mustRun("apply", "--brand", "acme", b.path("acme_resolutions.csv"))
+		if !strings.Contains(out, "rows 6: applied 4, rejected 1, duplicate 1") {
+			t.Errorf("apply summary: %q", out)
+		}
+		result, err := os.ReadFile(b.path("result_acme_resolutions.csv"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, want := range []string{
+			"INQ-9002,APPROVED,,,,,85.00,one item was not eligible,3,APPLIED,,,4611686018427387905,,85.00,,7.23",
+			"INQ-9999,DECLINED,Transaction cannot be traced,,,,,,6,REJECTED,INQUIRY_NOT_FOUND,No inquiry INQ-9999 in this program",
+			"7,DUPLICATE_ROW,DUPLICATE_OPERATION",
+		} {
+			if !strings.Contains(string(result), want) {
+				t.Errorf("resolution result lacks %q:\n%s", want, result)
+			}
+		}
+		// INQ-9001's order of Sep 15 locked on Oct 15 and was due on Oct 30: paid at
+		// once, with acme's empty balance as a delayed payout.
+		if n := b.queryInt(t, `SELECT count(*) FROM actions WHERE oid = 'ORD-2001' AND partner_id = 301
+			AND state = 'PAID' AND payout_delayed AND payout = 17.00`); n != 1 {
+			t.Errorf("%d paid and delayed actions for ORD-2001", n)
+		}
+		if got := c.mustRun("export", "balances"); !strings.Contains(got, "acme,USD,-17.00,1,17.00") {
+			t.Errorf("balances:\n%s", got)
+		}
+
+		csv := c.mustRun("export", "inquiries", "--brand", "acme")
+		for _, want := range []string{
+			"Inquiry Id,PartnerId,Order Id,Action Tracker,Transaction Date,Sale Amount,Expected Payout,Type,Submission Date,Status,Resolution Reason,Resolution Notes,ActionId,Resolved At,Resolved By\n",
+			"INQ-9001,301,ORD-2001,1001,2026-09-15T14:00:00-04:00,200.00,17.00,UNTRACKED,2026-11-10T09:00:00-05:00,VALID,,confirmed in our order system,4611686018427387904,",
+			"INQ-9007,305,ORD-2007,1001,2026-10-20T11:00:00-04:00,60.00,5.10,DECLINED,2026-11-14T10:00:00-05:00,DECLINED,Did not meet terms and conditions set by merchant,bought with a staff discount,,",
+			"INQ-9003,303,ORD-1001,1001,2026-11-02T10:15:00-05:00,120.00,10.20,UNTRACKED,2026-11-09T08:00:00-05:00,INCOMPLETE,,please send the order confirmation,,",
+		} {
+			if !strings.Contains(csv, want) {
+				t.Errorf("export lacks %q:\n%s", want, csv)
+			}
+		}
+		if !strings.HasSuffix(strings.Split(csv, "\n")[1], ",cli:tester") {
+			t.Errorf("the resolver is not named: %q", strings.Split(csv, "\n")[1])
+		}
+		var rows []map[string]any
+		if err := json.Unmarshal([]byte(c.mustRun("export", "inquiries", "--brand", "acme", "--format", "json")), &rows); err != nil {
+			t.Fatal(err)
+		}
+		// In order of submission: INQ-9003 came first.
+		if len(rows) != 4 || rows[0]["Inquiry Id"] != "INQ-9003" || rows[0]["PartnerId"] != float64(303) ||
+			rows[0]["Status"] != "INCOMPLETE" {
+			t.Errorf("json: %v", rows)
+		}
+
+		// Applying the resolutions again changes nothing.
+		out = c.mustRun("apply", "--brand", "acme", b.path("acme_resolutions.csv"))
+		if !strings.Contains(out, "DUPLICATE_FILE") {
+			t.Errorf("second apply: %q", out)
+		}
+	})
+
+	t.Run("KindCanBeForcedAndIsChecked", func(t *testing.T) {
+		t.Parallel()
+		c, b := setupLoaded(t)
+		o := c.run("apply", "--brand", "acme", "--kind", "inquiry-resolutions", b.path("acme_returns.csv"))
+		if o.code != 3 || !strings.Contains(o.stdout+o.stderr, "MISSING_COLUMN") {
+			t.Errorf("a returns file forced to inquiry-resolutions: exit %d\n%s%s", o.code, o.stdout, o.stderr)
+		}
+		checkOneLineError(t, c.run("apply", "--brand", "acme", "--kind", "actions", b.path("acme_returns.csv")), 2,
+			"not action-updates or inquiry-resolutions")
+		// Partners' submissions are loaded by import inquiries, never by apply.
+		o = c.run("apply", "--brand", "acme", b.path("acme_inquiries.csv"))
+		if o.code != 3 || !strings.Contains(o.stdout+o.stderr, "UNKNOWN_KIND") {
+			t.Errorf("inquiries through apply: exit %d\n%s%s", o.code, o.stdout, o.stderr)
+		}
+	})
+
+	t.Run("AutoResolveRunsOnlyForBrandsThatAutoResolve", func(t *testing.T) {
+		t.Parallel()
+		c, b := setupLoaded(t)
+		c.mustRun("import", "inquiries", "--brand", "acme", b.path("acme_inquiries.csv"))
+		if out := c.mustRun("inquiries", "auto-resolve"); out != "no brand auto-resolves inquiries\n" {
+			t.Errorf("stdout %q", out)
+		}
+		checkOneLineError(t, c.run("inquiries", "auto-resolve", "--brand", "acme"), 1, "does not auto-resolve")
+
+		path := writeConfig(t, b.dir, "auto_resolve: false", "auto_resolve: true")
+		out := c.mustRun("inquiries", "auto-resolve", "--config", path, "--brand", "acme")
+		// INQ-9003 claims ORD-1001, which is tracked for partner 301, not 303.
+		if out != "acme: declined 0 already tracked for the same partner, 1 credited to another partner\n" {
+			t.Errorf("stdout %q", out)
+		}
+		if n := b.queryInt(t, `SELECT count(*) FROM inquiries WHERE inquiry_id = 'INQ-9003' AND status = 'DECLINED'
+			AND resolution_reason = 'Another marketing channel was credited with the sale'`); n != 1 {
+			t.Error("INQ-9003 was not declined")
+		}
+	})
+}

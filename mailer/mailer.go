@@ -1,0 +1,264 @@
+// Package mailer sends mail through the configured SMTP server (config.SMTP):
+// the result files of mail sources, as replies to the brand's message. The
+// connection is always TLS (implicit, or STARTTLS that the server must offer)
+// with the certificate verified, every read and write has a deadline, and a
+// cancelled context closes the connection.
+//
+// Each Send opens its own connection: results are few, and a connection kept
+// between polls would only go stale.
+package mailer
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"io"
+	"mime"
+	"net"
+	netmail "net/mail"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/emersion/go-message/mail"
+	"github.com/emersion/go-sasl"
+	"github.com/emersion/go-smtp"
+
+	"github.com/returnsd/returnsd/config"
+)
+
+// DefaultTimeout bounds each network operation when the config gives none.
+const DefaultTimeout = time.Minute
+
+// Mailer sends mail through one SMTP server. Its zero value is not usable; call New.
+type Mailer struct {
+	cfg     config.SMTP
+	timeout time.Duration
+	now     func() time.Time
+}
+
+// New returns a Mailer for cfg (after WithDefaults). It does not connect.
+func New(cfg *config.SMTP) *Mailer {
+	timeout, ok := cfg.Timeout.Fixed()
+	if !ok || timeout <= 0 {
+		timeout = DefaultTimeout
+	}
+	return &Mailer{cfg: *cfg, timeout: timeout, now: time.Now}
+}
+
+// Message is one mail to send.
+type Message struct {
+	// To is the recipient's address (addr-spec, e.g. returns@acme.example).
+	To      string
+	Subject string
+	// InReplyTo is the Message-ID (without angle brackets) of the mail this one
+	// answers; it sets In-Reply-To and References so the reply is threaded.
+	InReplyTo string
+	// Text is the plain-text body.
+	Text        string
+	Attachments []Attachment
+}
+
+// Attachment is a file attached to a Message.
+type Attachment struct {
+	Name        string // the file name the recipient sees
+	ContentType string // e.g. "text/csv; charset=utf-8"
+	Body        io.Reader
+}
+
+// Send sends msg. The message is streamed to the server as it is written, so
+// an attachment is never held in memory whole.
+func (m *Mailer) Send(ctx context.Context, msg Message) error {
+	from, err := netmail.ParseAddress(m.cfg.From)
+	if err != nil {
+		return fmt.Errorf("smtp: from %q: %w", m.cfg.From, err)
+	}
+	to, err := netmail.ParseAddress(msg.To)
+	if err != nil {
+		return fmt.Errorf("smtp: recipient %q: %w", msg.To, err)
+	}
+	c, stop, err := m.dial(ctx)
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	defer stop()
+	fail := func(op string, err error) error {
+		if ctx.Err() != nil {
+			err = errors.Join(ctx.Err(), err)
+		}
+		return fmt.Errorf("smtp: %s: %w", op, err)
+	}
+	if err := m.login(c); err != nil {
+		return fail("login", err)
+	}
+	if err := c.Mail(from.Address, nil); err != nil {
+		return fail("MAIL FROM "+from.Address, err)
+	}
+	if err := c.Rcpt(to.Address, nil); err != nil {
+		return fail("RCPT TO "+to.Address, err)
+	}
+	w, err := c.Data()
+	if err != nil {
+		return fail("DATA", err)
+	}
+	if err := m.write(w, from, to, msg); err != nil {
+		w.Close()
+		return fail("write message", err)
+	}
+	if err := w.Close(); err != nil {
+		return fail("send message", err)
+	}
+	// The server took the message (its reply to the final dot was a 250); a
+	// failed goodbye loses nothing.
+	_ = c.Quit()
+	return nil
+}
+
+// write writes msg as a MIME message: a text part and the attachments, base64.
+func (m *Mailer) write(w io.Writer, from, to *netmail.Address, msg Message) error {
+	var h mail.Header
+	h.SetDate(m.now())
+	h.SetAddressList("From", []*mail.Address{{Name: from.Name, Address: from.Address}})
+	h.SetAddressList("To", []*mail.Address{{Address: to.Address}})
+	h.SetSubject(msg.Subject)
+	if err := h.GenerateMessageIDWithHostname(domainOf(from.Address)); err != nil {
+		return err
+	}
+	if msg.InReplyTo != "" {
+		h.SetMsgIDList("In-Reply-To", []string{msg.InReplyTo})
+		h.SetMsgIDList("References", []string{msg.InReplyTo})
+	}
+	// A reply from a program: auto-responders should not answer it (RFC 3834).
+	h.Set("Auto-Submitted", "auto-replied")
+	mw, err := mail.CreateWriter(w, h)
+	if err != nil {
+		return err
+	}
+	var th mail.InlineHeader
+	th.Set("Content-Type", "text/plain; charset=utf-8")
+	tw, err := mw.CreateSingleInline(th)
+	if err != nil {
+		return err
+	}
+	if _, err := io.WriteString(tw, msg.Text); err != nil {
+		return err
+	}
+	if err := tw.Close(); err != nil {
+		return err
+	}
+	for _, a := range msg.Attachments {
+		var ah mail.AttachmentHeader
+		ct, params, err := mime.ParseMediaType(a.ContentType)
+		if err != nil {
+			ct, params = "application/octet-stream", map[string]string{}
+		}
+		params["name"] = a.Name
+		// mime.FormatMediaType writes a non-ASCII name as RFC 2231 (name*=utf-8''...).
+		ah.Set("Content-Type", mime.FormatMediaType(ct, params))
+		ah.Set("Content-Disposition", mime.FormatMediaType("attachment", map[string]string{"filename": a.Name}))
+		ah.Set("Content-Transfer-Encoding", "base64")
+		aw, err := mw.CreateAttachment(ah)
+		if err != nil {
+			return err
+		}
+		if _, err := io.Copy(aw, a.Body); err != nil {
+			return fmt.Errorf("attachment %s: %w", a.Name, err)
+		}
+		if err := aw.Close(); err != nil {
+			return err
+		}
+	}
+	return mw.Close()
+}
+
+func domainOf(addr string) string {
+	if i := strings.LastIndexByte(addr, '@'); i >= 0 {
+		return addr[i+1:]
+	}
+	return "localhost"
+}
+
+// dial connects, secures the connection and greets the server. stop must be
+// called when done with the client: it ends the context's hold on the connection.
+func (m *Mailer) dial(ctx context.Context) (*smtp.Client, func() bool, error) {
+	addr := m.cfg.Address
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return nil, nil, fmt.Errorf("smtp: address %q: %w", addr, err)
+	}
+	tlsCfg := &tls.Config{ServerName: host, MinVersion: tls.VersionTLS12}
+	if m.cfg.CAFile != "" {
+		pem, err := os.ReadFile(m.cfg.CAFile)
+		if err != nil {
+			return nil, nil, fmt.Errorf("smtp: ca_file: %w", err)
+		}
+		tlsCfg.RootCAs = x509.NewCertPool()
+		if !tlsCfg.RootCAs.AppendCertsFromPEM(pem) {
+			return nil, nil, fmt.Errorf("smtp: ca_file %s holds no PEM certificate", m.cfg.CAFile)
+		}
+	}
+	dialer := net.Dialer{Timeout: m.timeout}
+	raw, err := dialer.DialContext(ctx, "tcp", addr)
+	if err != nil {
+		return nil, nil, fmt.Errorf("smtp: connect %s: %w", addr, err)
+	}
+	stop := context.AfterFunc(ctx, func() { raw.Close() })
+	nc := &deadlineConn{Conn: raw, timeout: m.timeout}
+	var c *smtp.Client
+	switch m.cfg.TLS {
+	case config.TLSStartTLS:
+		// NewClientStartTLS fails when the server does not offer STARTTLS: mail
+		// is never sent in clear.
+		c, err = smtp.NewClientStartTLS(nc, tlsCfg)
+	default:
+		tc := tls.Client(nc, tlsCfg)
+		if err = tc.HandshakeContext(ctx); err == nil {
+			c = smtp.NewClient(tc)
+		}
+	}
+	if err != nil {
+		stop()
+		raw.Close()
+		if ctx.Err() != nil {
+			err = errors.Join(ctx.Err(), err)
+		}
+		return nil, nil, fmt.Errorf("smtp: connect %s (tls: %s): %w", addr, m.cfg.TLS, err)
+	}
+	c.CommandTimeout, c.SubmissionTimeout = m.timeout, m.timeout
+	return c, stop, nil
+}
+
+func (m *Mailer) login(c *smtp.Client) error {
+	if m.cfg.Username == "" {
+		return nil
+	}
+	password, err := m.cfg.Password()
+	if err != nil {
+		return err
+	}
+	return c.Auth(sasl.NewPlainClient("", m.cfg.Username, password))
+}
+
+// deadlineConn puts a deadline on every read and write, whatever the SMTP
+// library sets: a server silent for longer than timeout fails the send.
+type deadlineConn struct {
+	net.Conn
+	timeout time.Duration
+}
+
+func (c *deadlineConn) Read(b []byte) (int, error) {
+	c.Conn.SetReadDeadline(time.Now().Add(c.timeout))
+	return c.Conn.Read(b)
+}
+
+func (c *deadlineConn) Write(b []byte) (int, error) {
+	c.Conn.SetWriteDeadline(time.Now().Add(c.timeout))
+	return c.Conn.Write(b)
+}
+
+func (c *deadlineConn) SetDeadline(time.Time) error      { return nil }
+func (c *deadlineConn) SetReadDeadline(time.Time) error  { return nil }
+func (c *deadlineConn) SetWriteDeadline(time.Time) error { return nil }
