@@ -46,8 +46,39 @@ type Poller struct {
 	// a single file larger than it is still taken, alone. Default DefaultMaxBytesPerPoll.
 	MaxBytesPerPoll int64
 	Logger          *slog.Logger
-	// now is time.Now; tests replace it.
-	now func() time.Time
+	// IgnoreBackoff polls a source even while it is backed off (see Backoff):
+	// an operator asking for a poll now gets one.
+	IgnoreBackoff bool
+	// Now is the clock; default time.Now.
+	Now func() time.Time
+}
+
+// Backoff is how long a source is left alone after its failures-th failed poll
+// in a row (its listing failed: down, refusing us, the folder gone): a minute,
+// doubling with each failure, at most an hour. Other sources are not held up.
+func Backoff(failures int) time.Duration {
+	if failures < 1 {
+		return 0
+	}
+	if failures > 7 {
+		return time.Hour
+	}
+	return min(time.Minute<<(failures-1), time.Hour)
+}
+
+// BackingOffError is what PollOnce returns, without contacting the source, while
+// a source that failed is backed off.
+type BackingOffError struct {
+	Source    string
+	Until     time.Time
+	Failures  int
+	Since     time.Time
+	LastError string
+}
+
+func (e *BackingOffError) Error() string {
+	return fmt.Sprintf("source %s: backing off until %s after %d failed polls since %s; last error: %s",
+		e.Source, e.Until.UTC().Format(time.RFC3339), e.Failures, e.Since.UTC().Format(time.RFC3339), e.LastError)
 }
 
 // FileStatus is what one poll did with one file.
@@ -94,8 +125,12 @@ type PollReport struct {
 // after its outcome is committed, and one whose outcome was committed but not
 // recorded comes back as a DUPLICATE_FILE of itself.
 //
-// The error is non-nil when the source could not be polled at all (down, busy)
-// or when some file failed; the report says which.
+// A source whose listing fails is backed off (Backoff; the ledger's
+// source_health remembers it across restarts and replicas): until then PollOnce
+// returns a *BackingOffError without contacting it, unless IgnoreBackoff.
+//
+// The error is non-nil when the source could not be polled at all (down, busy,
+// backed off) or when some file failed; the report says which.
 func (p *Poller) PollOnce(ctx context.Context, src Source, cfg *config.Source) (PollReport, error) {
 	rep := PollReport{Source: cfg.Name}
 	unlock, err := p.Ledger.LockSource(ctx, cfg.Name)
@@ -104,9 +139,31 @@ func (p *Poller) PollOnce(ctx context.Context, src Source, cfg *config.Source) (
 	}
 	defer unlock()
 
+	if !p.IgnoreBackoff {
+		h, err := p.Ledger.SourceHealth(ctx, cfg.Name)
+		if err != nil {
+			return rep, err
+		}
+		if now := p.clock(); now.Before(h.NextAttempt) {
+			return rep, &BackingOffError{Source: cfg.Name, Until: h.NextAttempt, Failures: h.Failures,
+				Since: h.FailingSince, LastError: h.LastError}
+		}
+	}
 	listed, err := src.List(ctx)
 	if err != nil {
-		return rep, fmt.Errorf("source %s: list: %w", cfg.Name, err)
+		err = fmt.Errorf("source %s: list: %w", cfg.Name, err)
+		if ctx.Err() == nil { // a poll cut short by shutdown says nothing about the source
+			h, herr := p.Ledger.RecordPollFailure(ctx, cfg.Name, p.clock(), err.Error(), Backoff)
+			if herr != nil {
+				return rep, errors.Join(err, herr)
+			}
+			p.logger().WarnContext(ctx, "source unreachable; backing off", "source", cfg.Name,
+				"failures", h.Failures, "failing_since", h.FailingSince, "next_attempt", h.NextAttempt, "error", err)
+		}
+		return rep, err
+	}
+	if err := p.Ledger.RecordPollSuccess(ctx, cfg.Name, p.clock()); err != nil {
+		return rep, err
 	}
 	candidates, markers := p.candidates(listed, cfg)
 	rep.Listed = len(candidates)
@@ -426,8 +483,8 @@ func listedKey(f File) ledger.ListedFile {
 }
 
 func (p *Poller) clock() time.Time {
-	if p.now != nil {
-		return p.now()
+	if p.Now != nil {
+		return p.Now()
 	}
 	return time.Now()
 }

@@ -187,3 +187,67 @@ func (l *Ledger) LockSource(ctx context.Context, source string) (unlock func(), 
 		conn.Release()
 	}, nil
 }
+
+// SourceHealth is how a source's polls have gone lately.
+type SourceHealth struct {
+	Failures     int       // consecutive failed polls; 0 when the last one succeeded
+	LastError    string    // of the last failed poll
+	FailingSince time.Time // the first failure of the current run; zero when healthy
+	NextAttempt  time.Time // no poll before this (backoff); zero when healthy
+	LastSuccess  time.Time
+}
+
+// SourceHealth reads a source's health; a source never polled is healthy.
+func (l *Ledger) SourceHealth(ctx context.Context, source string) (SourceHealth, error) {
+	var h SourceHealth
+	var since, next, success *time.Time
+	err := l.pool.QueryRow(ctx, `SELECT failures, coalesce(last_error, ''), failing_since, next_attempt_at, last_success_at
+		FROM source_health WHERE source = $1`, source).Scan(&h.Failures, &h.LastError, &since, &next, &success)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return h, nil
+	}
+	if err != nil {
+		return h, fmt.Errorf("ledger: health of source %s: %w", source, interpretError(err))
+	}
+	for _, p := range []struct {
+		from *time.Time
+		to   *time.Time
+	}{{since, &h.FailingSince}, {next, &h.NextAttempt}, {success, &h.LastSuccess}} {
+		if p.from != nil {
+			*p.to = *p.from
+		}
+	}
+	return h, nil
+}
+
+// RecordPollFailure counts a failed poll of a source at the clock reading at and
+// backs the source off for backoff(failures) (failures counting this one).
+func (l *Ledger) RecordPollFailure(ctx context.Context, source string, at time.Time, pollErr string,
+	backoff func(failures int) time.Duration) (SourceHealth, error) {
+	var failures int
+	err := l.pool.QueryRow(ctx, `
+		INSERT INTO source_health (source, failures, last_error, failing_since, last_failure_at)
+		VALUES ($1, 1, $2, $3, $3)
+		ON CONFLICT (source) DO UPDATE SET failures = source_health.failures + 1, last_error = $2,
+			failing_since = coalesce(source_health.failing_since, $3), last_failure_at = $3
+		RETURNING failures`, source, pollErr, at).Scan(&failures)
+	if err == nil {
+		_, err = l.pool.Exec(ctx, "UPDATE source_health SET next_attempt_at = $2 WHERE source = $1", source, at.Add(backoff(failures)))
+	}
+	if err != nil {
+		return SourceHealth{}, fmt.Errorf("ledger: record failed poll of %s: %w", source, interpretError(err))
+	}
+	return l.SourceHealth(ctx, source)
+}
+
+// RecordPollSuccess marks a source healthy again.
+func (l *Ledger) RecordPollSuccess(ctx context.Context, source string, at time.Time) error {
+	_, err := l.pool.Exec(ctx, `
+		INSERT INTO source_health (source, last_success_at) VALUES ($1, $2)
+		ON CONFLICT (source) DO UPDATE SET failures = 0, failing_since = NULL, next_attempt_at = NULL,
+			last_success_at = $2`, source, at)
+	if err != nil {
+		return fmt.Errorf("ledger: record poll of %s: %w", source, interpretError(err))
+	}
+	return nil
+}

@@ -38,7 +38,8 @@ func (e *env) poll(ctx context.Context, args []string) error {
 		return err
 	}
 	defer l.Close()
-	p := &ingest.Poller{Ledger: l, Pipeline: e.pipeline(l), Config: e.cfg, Logger: e.logger}
+	// Asked for by a person: polled now even if the source is backed off.
+	p := &ingest.Poller{Ledger: l, Pipeline: e.pipeline(l), Config: e.cfg, Logger: e.logger, IgnoreBackoff: true}
 	rep, err := p.PollOnce(ctx, src, sc)
 	for _, f := range rep.Files {
 		line := fmt.Sprintf("%s\t%s", f.Name, f.Status)
