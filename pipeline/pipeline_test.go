@@ -61,13 +61,7 @@ func setup(t *testing.T) (*pipeline.Pipeline, *testBundle) {
 	if err := l.Migrate(ctx); err != nil {
 		t.Fatal(err)
 	}
-	brand := ledger.Brand{Slug: acme.ID, Name: acme.Name, Currency: acme.Currency, Timezone: acme.Timezone,
-		LockingDays: acme.Contract.LockingDays, PayoutDelayDays: acme.Contract.PayoutDelayDays}
-	for _, tr := range acme.Trackers {
-		brand.Trackers = append(brand.Trackers, ledger.Tracker{ID: tr.ID, Name: tr.Name, Kind: string(tr.Kind),
-			PayoutPercent: tr.PayoutPercent, PayoutFixed: tr.PayoutFixed})
-	}
-	if err := l.SyncBrands(ctx, []ledger.Brand{brand}); err != nil {
+	if err := l.SyncBrands(ctx, ledger.BrandsFromConfig(cfg)); err != nil {
 		t.Fatal(err)
 	}
 	db, err := pgx.Connect(ctx, url)
@@ -213,6 +207,64 @@ func TestProcess(t *testing.T) {
 			t.Errorf("the file changed nothing")
 		}
 		t.Logf("sessions %d (terminated) and %d (retry)", first, second)
+	})
+
+	t.Run("AResolutionFileWhoseSessionIsKilledIsRetriedAndAppliedOnce", func(t *testing.T) {
+		t.Parallel()
+		p, b := setup(t)
+		ctx := context.Background()
+		res, err := p.Process(ctx, b.params(b.fixture(t, "acme_inquiries.csv"), processors.Inquiries))
+		if err != nil || res.Summary.Applied != 4 {
+			t.Fatalf("import inquiries: %+v, %v", res, err)
+		}
+		// Another session holds INQ-9001, which the file resolves VALID (and pays at once).
+		other, err := pgx.Connect(ctx, b.url)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer other.Close(ctx)
+		holder, err := other.Begin(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer holder.Rollback(ctx)
+		if _, err := holder.Exec(ctx, "SELECT 1 FROM inquiries WHERE inquiry_id = 'INQ-9001' FOR UPDATE"); err != nil {
+			t.Fatal(err)
+		}
+		var perr error
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			res, perr = p.Process(ctx, b.params(b.fixture(t, "acme_resolutions.csv"), ""))
+		}()
+		first := waitForBlockedSession(t, b, 0)
+		if _, err := b.db.Exec(ctx, "SELECT pg_terminate_backend($1)", first); err != nil {
+			t.Fatal(err)
+		}
+		waitForBlockedSession(t, b, first)
+		if n := b.queryInt(t, "SELECT count(*) FROM actions WHERE id >= 4611686018427387904"); n != 0 {
+			t.Errorf("the killed attempt left %d actions", n)
+		}
+		if err := holder.Rollback(ctx); err != nil {
+			t.Fatal(err)
+		}
+		<-done
+		if perr != nil {
+			t.Fatalf("Process: %v", perr)
+		}
+		if s := res.Summary; res.Kind != processors.InquiryResolutions || s.Applied != 4 || s.Rejected != 1 || s.Duplicate != 1 {
+			t.Errorf("result %+v", res)
+		}
+		// Each VALID row created one action, once; the old one was locked and paid once.
+		if n := b.queryInt(t, "SELECT count(*) FROM ledger_events WHERE kind = 'CREATE' AND reason = 'INQUIRY_VALID'"); n != 2 {
+			t.Errorf("%d actions created, want 2", n)
+		}
+		if n := b.queryInt(t, "SELECT count(*) FROM ledger_events WHERE kind = 'PAY'"); n != 1 {
+			t.Errorf("%d payouts, want 1", n)
+		}
+		if n := b.queryInt(t, "SELECT (balance * 100)::bigint FROM brands WHERE slug = 'acme'"); n != -1700 {
+			t.Errorf("balance %d cents, want -17.00", n)
+		}
 	})
 
 	t.Run("AFileReceivedButNotAppliedIsPickedUpAndAppliedOnce", func(t *testing.T) {
