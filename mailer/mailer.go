@@ -11,14 +11,12 @@ package mailer
 import (
 	"context"
 	"crypto/tls"
-	"crypto/x509"
 	"errors"
 	"fmt"
 	"io"
 	"mime"
 	"net"
 	netmail "net/mail"
-	"os"
 	"strings"
 	"time"
 
@@ -27,6 +25,7 @@ import (
 	"github.com/emersion/go-smtp"
 
 	"github.com/returnsd/returnsd/config"
+	"github.com/returnsd/returnsd/internal/netconn"
 )
 
 // DefaultTimeout bounds each network operation when the config gives none.
@@ -185,20 +184,9 @@ func domainOf(addr string) string {
 // called when done with the client: it ends the context's hold on the connection.
 func (m *Mailer) dial(ctx context.Context) (*smtp.Client, func() bool, error) {
 	addr := m.cfg.Address
-	host, _, err := net.SplitHostPort(addr)
+	tlsCfg, err := netconn.TLSConfig(addr, m.cfg.CAFile)
 	if err != nil {
-		return nil, nil, fmt.Errorf("smtp: address %q: %w", addr, err)
-	}
-	tlsCfg := &tls.Config{ServerName: host, MinVersion: tls.VersionTLS12}
-	if m.cfg.CAFile != "" {
-		pem, err := os.ReadFile(m.cfg.CAFile)
-		if err != nil {
-			return nil, nil, fmt.Errorf("smtp: ca_file: %w", err)
-		}
-		tlsCfg.RootCAs = x509.NewCertPool()
-		if !tlsCfg.RootCAs.AppendCertsFromPEM(pem) {
-			return nil, nil, fmt.Errorf("smtp: ca_file %s holds no PEM certificate", m.cfg.CAFile)
-		}
+		return nil, nil, fmt.Errorf("smtp: %w", err)
 	}
 	dialer := net.Dialer{Timeout: m.timeout}
 	raw, err := dialer.DialContext(ctx, "tcp", addr)
@@ -206,7 +194,7 @@ func (m *Mailer) dial(ctx context.Context) (*smtp.Client, func() bool, error) {
 		return nil, nil, fmt.Errorf("smtp: connect %s: %w", addr, err)
 	}
 	stop := context.AfterFunc(ctx, func() { raw.Close() })
-	nc := &deadlineConn{Conn: raw, timeout: m.timeout}
+	nc := &deadlineConn{DeadlineConn: netconn.DeadlineConn{Conn: raw, Timeout: m.timeout}}
 	var c *smtp.Client
 	switch m.cfg.TLS {
 	case config.TLSStartTLS:
@@ -244,20 +232,7 @@ func (m *Mailer) login(c *smtp.Client) error {
 
 // deadlineConn puts a deadline on every read and write, whatever the SMTP
 // library sets: a server silent for longer than timeout fails the send.
-type deadlineConn struct {
-	net.Conn
-	timeout time.Duration
-}
-
-func (c *deadlineConn) Read(b []byte) (int, error) {
-	c.Conn.SetReadDeadline(time.Now().Add(c.timeout))
-	return c.Conn.Read(b)
-}
-
-func (c *deadlineConn) Write(b []byte) (int, error) {
-	c.Conn.SetWriteDeadline(time.Now().Add(c.timeout))
-	return c.Conn.Write(b)
-}
+type deadlineConn struct{ netconn.DeadlineConn }
 
 func (c *deadlineConn) SetDeadline(time.Time) error      { return nil }
 func (c *deadlineConn) SetReadDeadline(time.Time) error  { return nil }

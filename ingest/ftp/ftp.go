@@ -25,7 +25,6 @@ import (
 	"io"
 	"net"
 	"net/textproto"
-	"os"
 	"path"
 	"strconv"
 	"strings"
@@ -36,6 +35,7 @@ import (
 
 	"github.com/returnsd/returnsd/config"
 	"github.com/returnsd/returnsd/ingest"
+	"github.com/returnsd/returnsd/internal/netconn"
 )
 
 var _ ingest.Source = (*Source)(nil)
@@ -500,7 +500,7 @@ func (s *Source) dialFunc(c *conn) func(network, addr string) (net.Conn, error) 
 			return nil, err
 		}
 		c.track(raw, control)
-		dc := &deadlineConn{Conn: raw, timeout: s.timeout}
+		dc := &netconn.DeadlineConn{Conn: raw, Timeout: s.timeout}
 		if control {
 			control = false
 			if c.tls != nil && s.cfg.TLS == config.TLSImplicit {
@@ -556,26 +556,11 @@ func (s *Source) tlsConfig() (*tls.Config, error) {
 	default:
 		return nil, fmt.Errorf("ftp: tls: %q is not explicit, implicit or none", s.cfg.TLS)
 	}
-	host, _, err := net.SplitHostPort(s.cfg.Address)
+	cfg, err := netconn.TLSConfig(s.cfg.Address, s.cfg.CAFile)
 	if err != nil {
-		return nil, fmt.Errorf("ftp: address %q: %w", s.cfg.Address, err)
+		return nil, fmt.Errorf("ftp: %w", err)
 	}
-	cfg := &tls.Config{
-		ServerName:         host,
-		MinVersion:         tls.VersionTLS12,
-		ClientSessionCache: tls.NewLRUClientSessionCache(4),
-	}
-	if s.cfg.CAFile != "" {
-		pem, err := os.ReadFile(s.cfg.CAFile)
-		if err != nil {
-			return nil, fmt.Errorf("ftp: ca_file: %w", err)
-		}
-		pool := x509.NewCertPool()
-		if !pool.AppendCertsFromPEM(pem) {
-			return nil, fmt.Errorf("ftp: ca_file %s: no PEM certificate in it", s.cfg.CAFile)
-		}
-		cfg.RootCAs = pool
-	}
+	cfg.ClientSessionCache = tls.NewLRUClientSessionCache(4)
 	return cfg, nil
 }
 
@@ -599,28 +584,11 @@ func (s *Source) explainTLS(err error) error {
 	return err
 }
 
-// deadlineConn puts a deadline on every read and write: a server silent for
-// longer than timeout fails the connection.
-type deadlineConn struct {
-	net.Conn
-	timeout time.Duration
-}
-
-func (c *deadlineConn) Read(b []byte) (int, error) {
-	c.Conn.SetReadDeadline(time.Now().Add(c.timeout))
-	return c.Conn.Read(b)
-}
-
-func (c *deadlineConn) Write(b []byte) (int, error) {
-	c.Conn.SetWriteDeadline(time.Now().Add(c.timeout))
-	return c.Conn.Write(b)
-}
-
-// dataConn is a data connection: plain or TLS over a deadlineConn. It keeps a
+// dataConn is a data connection: plain or TLS over a netconn.DeadlineConn. It keeps a
 // copy of what it reads when asked (MLSD), and ends uploads gracefully.
 type dataConn struct {
-	net.Conn               // *tls.Conn or raw
-	raw      *deadlineConn // the TCP connection under it
+	net.Conn                       // *tls.Conn or raw
+	raw      *netconn.DeadlineConn // the TCP connection under it
 	record   *bytes.Buffer
 	uploaded bool
 }

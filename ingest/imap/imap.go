@@ -30,12 +30,10 @@ import (
 	"cmp"
 	"context"
 	"crypto/tls"
-	"crypto/x509"
 	"errors"
 	"fmt"
 	"io"
 	"net"
-	"os"
 	"slices"
 	"strings"
 	"sync"
@@ -49,6 +47,7 @@ import (
 
 	"github.com/returnsd/returnsd/config"
 	"github.com/returnsd/returnsd/ingest"
+	"github.com/returnsd/returnsd/internal/netconn"
 	"github.com/returnsd/returnsd/mailer"
 	"github.com/returnsd/returnsd/outcome"
 	"github.com/returnsd/returnsd/processors"
@@ -753,21 +752,11 @@ func (s *Source) connectLocked(ctx context.Context) (*conn, error) {
 // tlsConfig verifies the server's certificate against ca_file, else the
 // system roots, for the host of the address.
 func (s *Source) tlsConfig() (*tls.Config, error) {
-	host, _, err := net.SplitHostPort(s.cfg.Address)
+	cfg, err := netconn.TLSConfig(s.cfg.Address, s.cfg.CAFile)
 	if err != nil {
-		return nil, fmt.Errorf("imap: address %q: %w", s.cfg.Address, err)
+		return nil, fmt.Errorf("imap: %w", err)
 	}
-	cfg := &tls.Config{ServerName: host, MinVersion: tls.VersionTLS12, NextProtos: []string{"imap"}}
-	if s.cfg.CAFile != "" {
-		pem, err := os.ReadFile(s.cfg.CAFile)
-		if err != nil {
-			return nil, fmt.Errorf("imap: ca_file: %w", err)
-		}
-		cfg.RootCAs = x509.NewCertPool()
-		if !cfg.RootCAs.AppendCertsFromPEM(pem) {
-			return nil, fmt.Errorf("imap: ca_file %s holds no PEM certificate", s.cfg.CAFile)
-		}
-	}
+	cfg.NextProtos = []string{"imap"}
 	return cfg, nil
 }
 

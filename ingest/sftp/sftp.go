@@ -27,6 +27,7 @@ import (
 
 	"github.com/returnsd/returnsd/config"
 	"github.com/returnsd/returnsd/ingest"
+	"github.com/returnsd/returnsd/internal/netconn"
 )
 
 var _ ingest.Source = (*Source)(nil)
@@ -258,7 +259,8 @@ func (s *Source) connectLocked(ctx context.Context) (*conn, error) {
 	if err != nil {
 		return nil, fmt.Errorf("sftp: connect %s: %w", addr, err)
 	}
-	nc := &deadlineConn{Conn: raw, timeout: s.timeout}
+	// A server silent for longer than the timeout (keepalives included) fails the connection.
+	nc := &netconn.DeadlineConn{Conn: raw, Timeout: s.timeout}
 	stop := context.AfterFunc(ctx, func() { raw.Close() })
 	sc, chans, reqs, err := ssh.NewClientConn(nc, addr, sshCfg)
 	if !stop() {
@@ -310,23 +312,6 @@ func keepalive(c *conn, interval time.Duration) {
 			}
 		}
 	}
-}
-
-// deadlineConn puts a deadline on every read and write: a server silent for
-// longer than timeout (keepalives included) fails the connection.
-type deadlineConn struct {
-	net.Conn
-	timeout time.Duration
-}
-
-func (c *deadlineConn) Read(b []byte) (int, error) {
-	c.Conn.SetReadDeadline(time.Now().Add(c.timeout))
-	return c.Conn.Read(b)
-}
-
-func (c *deadlineConn) Write(b []byte) (int, error) {
-	c.Conn.SetWriteDeadline(time.Now().Add(c.timeout))
-	return c.Conn.Write(b)
 }
 
 // clientConfig builds the SSH client config: credentials from the password (env or
