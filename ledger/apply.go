@@ -119,6 +119,10 @@ func (l *Ledger) applyFile(ctx context.Context, p ApplyParams, kind string,
 	return sum, nil
 }
 
+// workRowCounts counts a file's outcomes from its work table, for the kinds whose
+// work table holds every row with its outcome (NULL: applied) and code (verdict).
+const workRowCounts = `SELECT coalesce(outcome, 'APPLIED'), coalesce(verdict, ''), count(*) FROM work GROUP BY 1, 2`
+
 // tally adds up the outcomes as the statements that decide them report them, so
 // completing a file does not read its million outcomes back.
 type tally struct{ sum Summary }

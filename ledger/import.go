@@ -43,7 +43,7 @@ func (l *Ledger) ImportActions(ctx context.Context, p ApplyParams,
 		if err != nil {
 			return err
 		}
-		return t.add(ctx, tx, `SELECT coalesce(outcome, 'APPLIED'), coalesce(verdict, ''), count(*) FROM work GROUP BY 1, 2`)
+		return t.add(ctx, tx, workRowCounts)
 	}
 	sum, err := l.applyFile(ctx, p, string(processors.Actions), stage, process)
 	if err != nil {

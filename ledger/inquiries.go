@@ -10,9 +10,6 @@ import (
 	"github.com/returnsd/returnsd/processors"
 )
 
-// inquiryRowCounts counts a file's outcomes from its work table.
-const inquiryRowCounts = `SELECT coalesce(outcome, 'APPLIED'), coalesce(verdict, ''), count(*) FROM work GROUP BY 1, 2`
-
 // ImportInquiries loads partners' inquiry submissions (`returnsd import
 // inquiries`): each accepted row becomes a NEW inquiry for the brand to resolve.
 // A row is refused when the brand does not accept inquiries, when it comes
@@ -55,7 +52,7 @@ func (l *Ledger) ImportInquiries(ctx context.Context, p ApplyParams,
 		if err != nil {
 			return err
 		}
-		return t.add(ctx, tx, inquiryRowCounts)
+		return t.add(ctx, tx, workRowCounts)
 	}
 	sum, err := l.applyFile(ctx, p, string(processors.Inquiries), stage, process)
 	if err != nil {
@@ -258,7 +255,7 @@ func (l *Ledger) ApplyInquiryResolutions(ctx context.Context, p ApplyParams,
 			l.logger.DebugContext(ctx, "inquiries settled at once", "file_id", file, "locked", bl.Locked,
 				"paid", bl.Paid, "delayed", bl.Delayed, "debited", bl.Debited)
 		}
-		return t.add(ctx, tx, inquiryRowCounts)
+		return t.add(ctx, tx, workRowCounts)
 	}
 	sum, err := l.applyFile(ctx, p, string(processors.InquiryResolutions), stage, process)
 	if err != nil {

@@ -200,22 +200,17 @@ type SourceHealth struct {
 // SourceHealth reads a source's health; a source never polled is healthy.
 func (l *Ledger) SourceHealth(ctx context.Context, source string) (SourceHealth, error) {
 	var h SourceHealth
-	var since, next, success *time.Time
-	err := l.pool.QueryRow(ctx, `SELECT failures, coalesce(last_error, ''), failing_since, next_attempt_at, last_success_at
-		FROM source_health WHERE source = $1`, source).Scan(&h.Failures, &h.LastError, &since, &next, &success)
+	// A NULL time reads as the zero time.
+	epoch := time.Time{}
+	err := l.pool.QueryRow(ctx, `SELECT failures, coalesce(last_error, ''), coalesce(failing_since, $2),
+			coalesce(next_attempt_at, $2), coalesce(last_success_at, $2)
+		FROM source_health WHERE source = $1`, source, epoch).
+		Scan(&h.Failures, &h.LastError, &h.FailingSince, &h.NextAttempt, &h.LastSuccess)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return h, nil
 	}
 	if err != nil {
 		return h, fmt.Errorf("ledger: health of source %s: %w", source, interpretError(err))
-	}
-	for _, p := range []struct {
-		from *time.Time
-		to   *time.Time
-	}{{since, &h.FailingSince}, {next, &h.NextAttempt}, {success, &h.LastSuccess}} {
-		if p.from != nil {
-			*p.to = *p.from
-		}
 	}
 	return h, nil
 }
