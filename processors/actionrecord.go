@@ -16,7 +16,6 @@ type ActionRecordReader struct {
 	decimalComma bool
 	location     *time.Location
 	width        int
-	fields       []string
 	titles       Columns // for messages in the brand's own words
 
 	// Positions of the columns in the header; -1 when absent.
@@ -62,19 +61,10 @@ func NewActionRecordReader(t *Table, f Format) (*ActionRecordReader, error) {
 func (r *ActionRecordReader) Next() (ActionRecord, error) {
 	rec, err := r.t.Next()
 	if err != nil {
-		r.fields = nil
 		return ActionRecord{}, err
 	}
-	r.fields = rec.Fields
 	return r.parse(rec), nil
 }
-
-// Fields returns the cells of the row Next returned last, as written. The slice
-// is reused by the next call to Next.
-func (r *ActionRecordReader) Fields() []string { return r.fields }
-
-// Header returns the file's header as written.
-func (r *ActionRecordReader) Header() []string { return r.t.Header() }
 
 // parse validates one record; the first failing check, in the order of the
 // columns below, is the row's one code:

@@ -69,7 +69,6 @@ type InquiryReader struct {
 	decimalComma bool
 	location     *time.Location
 	width        int
-	fields       []string
 	titles       Columns
 
 	id, partnerID, oid, tracker, date, amount, expected, typ, submitted, currency, customerStatus, note int
@@ -100,10 +99,8 @@ func NewInquiryReader(t *Table, f Format) (*InquiryReader, error) {
 func (r *InquiryReader) Next() (Inquiry, error) {
 	rec, err := r.t.Next()
 	if err != nil {
-		r.fields = nil
 		return Inquiry{}, err
 	}
-	r.fields = rec.Fields
 	return r.parse(rec), nil
 }
 
@@ -174,7 +171,6 @@ type InquiryResolutionReader struct {
 	decimalComma bool
 	location     *time.Location
 	width        int
-	fields       []string
 	titles       Columns
 
 	id, status, reason, date, tracker, payout, amount, notes, customerID, customerStatus, promo int
@@ -205,10 +201,8 @@ func NewInquiryResolutionReader(t *Table, f Format) (*InquiryResolutionReader, e
 func (r *InquiryResolutionReader) Next() (InquiryResolution, error) {
 	rec, err := r.t.Next()
 	if err != nil {
-		r.fields = nil
 		return InquiryResolution{}, err
 	}
-	r.fields = rec.Fields
 	return r.parse(rec), nil
 }
 
