@@ -22,10 +22,10 @@ type Brand struct {
 	PayoutDelayDays int
 	Trackers        []Tracker
 	// InquiriesAccept lets partners' inquiries in; the window is how long after
-	// the order date they may come; AutoResolve declines the ones already tracked.
+	// the order date they may come. (Whether a brand auto-resolves is the
+	// config's business: it decides which brands AutoResolveInquiries runs for.)
 	InquiriesAccept                    bool
 	InquiryWindowMin, InquiryWindowMax config.Duration
-	AutoResolve                        bool
 	// Partners are partners' own terms, complete: what the config left unset is
 	// filled from the brand's contract.
 	Partners []PartnerContract
@@ -63,8 +63,7 @@ func BrandsFromConfig(cfg *config.Config) []Brand {
 		k := b.Contract
 		lb := Brand{Slug: b.ID, Name: b.Name, Currency: b.Currency, Timezone: b.Timezone,
 			PayoutDelayDays: k.PayoutDelayDays, InquiriesAccept: k.Inquiries.Accept,
-			InquiryWindowMin: k.Inquiries.Window.Min, InquiryWindowMax: k.Inquiries.Window.Max,
-			AutoResolve: k.Inquiries.AutoResolve}
+			InquiryWindowMin: k.Inquiries.Window.Min, InquiryWindowMax: k.Inquiries.Window.Max}
 		if !k.OpenEnded {
 			lb.LockingDays = k.LockingDays
 		}
@@ -105,18 +104,17 @@ func (l *Ledger) SyncBrands(ctx context.Context, brands []Brand) error {
 			var id int64
 			err := tx.QueryRow(ctx, `
 				INSERT INTO brands (slug, name, currency, timezone, locking_days, payout_delay_days,
-					inquiries_accept, inquiry_window_min, inquiry_window_max, inquiries_auto_resolve)
-				VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
+					inquiries_accept, inquiry_window_min, inquiry_window_max)
+				VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
 				ON CONFLICT (slug) DO UPDATE SET name = EXCLUDED.name, currency = EXCLUDED.currency,
 					timezone = EXCLUDED.timezone, locking_days = EXCLUDED.locking_days,
 					payout_delay_days = EXCLUDED.payout_delay_days, inquiries_accept = EXCLUDED.inquiries_accept,
 					inquiry_window_min = EXCLUDED.inquiry_window_min, inquiry_window_max = EXCLUDED.inquiry_window_max,
-					inquiries_auto_resolve = EXCLUDED.inquiries_auto_resolve, synced_at = now()
+					synced_at = now()
 				RETURNING id`,
 				b.Slug, b.Name, b.Currency, b.Timezone, b.LockingDays, b.PayoutDelayDays,
 				b.InquiriesAccept, interval(b.InquiryWindowMin, config.Duration{Time: 24 * time.Hour}),
-				interval(b.InquiryWindowMax, config.Duration{Months: 3}),
-				b.AutoResolve).Scan(&id)
+				interval(b.InquiryWindowMax, config.Duration{Months: 3})).Scan(&id)
 			if err != nil {
 				return fmt.Errorf("ledger: sync brand %s: %w", b.Slug, interpretError(err))
 			}

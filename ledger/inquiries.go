@@ -445,19 +445,6 @@ declined AS (
 )
 SELECT count(*) FILTER (WHERE same), count(*) FILTER (WHERE NOT same) FROM declined`
 
-// AutoResolvingBrands lists the brands whose contract auto-resolves inquiries.
-func (l *Ledger) AutoResolvingBrands(ctx context.Context) ([]string, error) {
-	rows, err := l.pool.Query(ctx, "SELECT slug FROM brands WHERE inquiries_auto_resolve ORDER BY slug")
-	if err != nil {
-		return nil, fmt.Errorf("ledger: %w", interpretError(err))
-	}
-	slugs, err := pgx.CollectRows(rows, pgx.RowTo[string])
-	if err != nil {
-		return nil, fmt.Errorf("ledger: %w", interpretError(err))
-	}
-	return slugs, nil
-}
-
 // Inquiry is one inquiry as `returnsd export inquiries` shows it.
 type Inquiry struct {
 	InquiryID        string

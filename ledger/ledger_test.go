@@ -44,7 +44,7 @@ func setup(t *testing.T) (*Ledger, *testBundle) {
 				{ID: 1002, Name: "Newsletter Lead", Kind: "LEAD", PayoutFixed: "4.00"},
 				{ID: 1003, Name: "Paid Click", Kind: "CPC", PayoutFixed: "0.10"},
 			},
-			InquiriesAccept: true, AutoResolve: true,
+			InquiriesAccept: true,
 			Partners: []PartnerContract{
 				// Partner 88 locks after 10 days, is paid 5 days later, and earns 12% on sales.
 				{Partner: 88, LockingDays: &ten, PayoutDelayDays: 5, Payouts: []PartnerPayout{{Tracker: 1001, PayoutPercent: "12"}}},

@@ -20,14 +20,13 @@ func (e *env) autoResolve(ctx context.Context, args []string) error {
 	if len(pos) > 0 {
 		return usagef("inquiries auto-resolve takes no arguments")
 	}
-	l, err := e.openLedger(ctx)
-	if err != nil {
-		return err
-	}
-	defer l.Close()
-	brands, err := l.AutoResolvingBrands(ctx)
-	if err != nil {
-		return err
+	// The config decides which brands auto-resolve: a brand dropped from it keeps
+	// its ledger rows but is no longer anyone's to resolve for.
+	var brands []string
+	for _, b := range e.cfg.Brands {
+		if b.Contract.Inquiries.AutoResolve {
+			brands = append(brands, b.ID)
+		}
 	}
 	if *brand != "" {
 		b, err := e.cfg.Brand(*brand)
@@ -43,6 +42,11 @@ func (e *env) autoResolve(ctx context.Context, args []string) error {
 		fmt.Fprintln(e.stdout, "no brand auto-resolves inquiries")
 		return nil
 	}
+	l, err := e.openLedger(ctx)
+	if err != nil {
+		return err
+	}
+	defer l.Close()
 	for _, b := range brands {
 		res, err := l.AutoResolveInquiries(ctx, b, time.Now())
 		if err != nil {

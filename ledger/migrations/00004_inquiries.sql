@@ -8,8 +8,7 @@ ALTER TABLE brands
     -- The window after the order date in which an inquiry may come, added to the
     -- order date's wall-clock time in the brand's timezone.
     ADD COLUMN inquiry_window_min     interval NOT NULL DEFAULT '24 hours',
-    ADD COLUMN inquiry_window_max     interval NOT NULL DEFAULT '3 months',
-    ADD COLUMN inquiries_auto_resolve boolean NOT NULL DEFAULT false;
+    ADD COLUMN inquiry_window_max     interval NOT NULL DEFAULT '3 months';
 
 -- A partner's own terms with a brand (config: contract.partners). A row replaces
 -- the brand's locking terms for that partner's actions; unset fields were filled
@@ -78,7 +77,6 @@ DROP SEQUENCE action_ids;
 DROP TABLE partner_payouts;
 DROP TABLE partner_contracts;
 ALTER TABLE brands
-    DROP COLUMN inquiries_auto_resolve,
     DROP COLUMN inquiry_window_max,
     DROP COLUMN inquiry_window_min,
     DROP COLUMN inquiries_accept;
