@@ -90,6 +90,18 @@ func TestInquiryCommands(t *testing.T) {
 		}
 	})
 
+	t.Run("TheWindowIsTheBrandsOwn", func(t *testing.T) {
+		t.Parallel()
+		c, b := setupLoaded(t)
+		path := writeConfig(t, b.dir, "window: {min: 24h, max: 3mo}", "window: {min: 2d, max: 10d}")
+		out := c.mustRun("import", "inquiries", "--config", path, "--brand", "acme", b.path("acme_inquiries.csv"))
+		// Only INQ-9002 (4 days after its order) and INQ-9003 (7 days) fall in 2 to 10 days.
+		if !strings.Contains(out, "rows 7: applied 2, rejected 5, duplicate 0") ||
+			!strings.Contains(out, "INQUIRY_TOO_LATE             4") {
+			t.Errorf("import summary: %q", out)
+		}
+	})
+
 	t.Run("KindCanBeForcedAndIsChecked", func(t *testing.T) {
 		t.Parallel()
 		c, b := setupLoaded(t)
