@@ -22,12 +22,15 @@ type Record struct {
 	// Fields are the record's cells as written, untrimmed. The slice is reused by
 	// the next call to Next; the strings stay valid.
 	Fields []string
+	// Problem, when set, rejects the record whatever its cells say: it could not
+	// be read as the brand meant it (a quote opened on it is never closed).
+	Problem *RowError
 }
 
 // recordSource yields every record of a file, blank ones included, so that line
 // numbers stay true. It returns io.EOF at the end.
 type recordSource interface {
-	next() (line int, fields []string, err error)
+	next() (Record, error)
 }
 
 // Table is one received file read as a header and records, whatever its container
@@ -88,18 +91,22 @@ func Open(r io.ReaderAt, size int64, name string, f Format, l Limits) (*Table, e
 
 func (t *Table) readHeader() error {
 	for {
-		_, fields, err := t.src.next()
+		rec, err := t.src.next()
 		if err == io.EOF {
 			return &FileError{Code: outcome.EmptyFile, Reason: "the file has no header row"}
 		}
 		if err != nil {
 			return err
 		}
-		if isBlankRecord(fields) {
+		if isBlankRecord(rec.Fields) {
 			continue
 		}
-		t.header = make([]string, len(fields))
-		for i, h := range fields {
+		if rec.Problem != nil {
+			return &FileError{Code: outcome.MissingColumn, Reason: fmt.Sprintf(
+				"the header row (line %d) opens a quote that is never closed", rec.Line)}
+		}
+		t.header = make([]string, len(rec.Fields))
+		for i, h := range rec.Fields {
 			t.header[i] = strings.TrimSpace(strings.TrimPrefix(h, "\uFEFF"))
 		}
 		return nil
@@ -116,7 +123,7 @@ func (t *Table) Next() (Record, error) {
 		return Record{}, t.err
 	}
 	for {
-		line, fields, err := t.src.next()
+		rec, err := t.src.next()
 		if err != nil {
 			if err == io.EOF {
 				t.progress.pos.Store(t.opener.size) // what follows the data (a zip's directory) counts as read
@@ -126,7 +133,7 @@ func (t *Table) Next() (Record, error) {
 			t.err = err
 			return Record{}, err
 		}
-		if isBlankRecord(fields) {
+		if isBlankRecord(rec.Fields) && rec.Problem == nil {
 			continue
 		}
 		t.rows++
@@ -135,7 +142,7 @@ func (t *Table) Next() (Record, error) {
 				"the file has more than %d rows; split it into smaller files", t.maxRows)}
 			return Record{}, t.err
 		}
-		return Record{Line: line, Fields: fields}, nil
+		return rec, nil
 	}
 }
 

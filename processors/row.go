@@ -20,6 +20,12 @@ type row struct {
 	err    *RowError // the first problem found; later ones are ignored
 }
 
+// newRow starts reading a record; a record with a problem is rejected by it
+// before any cell is looked at.
+func newRow(rec Record) row {
+	return row{fields: rec.Fields, err: rec.Problem}
+}
+
 // A value quoted after a space (`1, "OTHER"`) is not a quoted field to RFC 4180,
 // but it is what the brand meant, so its quotes are dropped here.
 func (r *row) cell(i int) string {

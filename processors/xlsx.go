@@ -104,35 +104,35 @@ func (o *opener) openXLSX(r io.ReaderAt, size int64, zr *zip.Reader, name string
 	return &xlsxSource{file: file, rows: rows, maxField: o.limits.MaxFieldBytes}, nil
 }
 
-func (x *xlsxSource) next() (line int, fields []string, err error) {
+func (x *xlsxSource) next() (rec Record, err error) {
 	defer func() {
 		if p := recover(); p != nil {
-			line, fields, err = 0, nil, &FileError{Code: outcome.UnsupportedFormat, Reason: fmt.Sprintf(
+			rec, err = Record{}, &FileError{Code: outcome.UnsupportedFormat, Reason: fmt.Sprintf(
 				"row %d of the workbook could not be read (%v)", x.line, p)}
 		}
 	}()
 	if !x.rows.Next() {
 		if err := x.rows.Error(); err != nil {
-			return 0, nil, &FileError{Code: outcome.UnsupportedFormat, Reason: fmt.Sprintf(
+			return Record{}, &FileError{Code: outcome.UnsupportedFormat, Reason: fmt.Sprintf(
 				"the workbook is damaged after row %d (%v)", x.line, err)}
 		}
-		return 0, nil, io.EOF
+		return Record{}, io.EOF
 	}
 	x.line++
 	cells, err := x.rows.Columns()
 	if err != nil {
-		return 0, nil, &FileError{Code: outcome.UnsupportedFormat, Reason: fmt.Sprintf(
+		return Record{}, &FileError{Code: outcome.UnsupportedFormat, Reason: fmt.Sprintf(
 			"row %d of the workbook could not be read (%v)", x.line, err)}
 	}
 	for _, c := range cells {
 		if len(c) > x.maxField {
-			return 0, nil, &FileError{Code: outcome.FieldTooLarge, Reason: fmt.Sprintf(
+			return Record{}, &FileError{Code: outcome.FieldTooLarge, Reason: fmt.Sprintf(
 				"row %d has a cell of more than %d bytes", x.line, x.maxField)}
 		}
 	}
 	if len(cells) > maxColumns {
-		return 0, nil, &FileError{Code: outcome.FieldTooLarge, Reason: fmt.Sprintf(
+		return Record{}, &FileError{Code: outcome.FieldTooLarge, Reason: fmt.Sprintf(
 			"row %d has more than %d columns", x.line, maxColumns)}
 	}
-	return x.line, cells, nil
+	return Record{Line: x.line, Fields: cells}, nil
 }
