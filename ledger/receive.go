@@ -8,6 +8,7 @@ import (
 	"io"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/returnsd/returnsd/internal/safetext"
 	"github.com/returnsd/returnsd/outcome"
 )
 
@@ -118,8 +119,11 @@ func storeChunks(ctx context.Context, tx pgx.Tx, fileID int64, body io.Reader) e
 }
 
 // Quarantine ends a received file as not processable, with a code and a reason
-// that ops and the brand can act on. Its bytes stay kept.
+// that ops and the brand can act on. Its bytes stay kept. The reason is stored
+// as printable text whatever it quotes: a quarantine that failed on a stray byte
+// would leave the file to be retried forever.
 func (l *Ledger) Quarantine(ctx context.Context, fileID int64, code outcome.QuarantineCode, reason string) error {
+	reason = safetext.Printable(reason)
 	_, err := l.pool.Exec(ctx, `
 		UPDATE received_files SET status = 'QUARANTINED', reason_code = $2, reason = $3, finished_at = now()
 		WHERE id = $1 AND status = 'RECEIVED'`, fileID, string(code), reason)

@@ -11,6 +11,7 @@ import (
 	"github.com/returnsd/returnsd/ingest/imap"
 	"github.com/returnsd/returnsd/ingest/localdir"
 	"github.com/returnsd/returnsd/ingest/sftp"
+	"github.com/returnsd/returnsd/internal/safetext"
 )
 
 // poll is `returnsd poll [--config C] SOURCE`: poll one source now and apply what it
@@ -41,11 +42,13 @@ func (e *env) poll(ctx context.Context, args []string) error {
 	// Asked for by a person: polled now even if the source is backed off.
 	p := &ingest.Poller{Ledger: l, Pipeline: e.pipeline(l), Config: e.cfg, Logger: e.logger, IgnoreBackoff: true}
 	rep, err := p.PollOnce(ctx, src, sc)
+	// Names and errors come from the source: printed as they are, a name with a
+	// tab and a newline in it would forge a line of this report.
 	for _, f := range rep.Files {
-		line := fmt.Sprintf("%s\t%s", f.Name, f.Status)
+		line := fmt.Sprintf("%s\t%s", safetext.Printable(f.Name), f.Status)
 		switch {
 		case f.Err != nil:
-			line += "\t" + f.Err.Error()
+			line += "\t" + safetext.Printable(f.Err.Error())
 		case f.Result.FileID != 0:
 			s := f.Result.Summary
 			line += fmt.Sprintf("\tfile %d", f.Result.FileID)
@@ -53,13 +56,13 @@ func (e *env) poll(ctx context.Context, args []string) error {
 				line += fmt.Sprintf("\trows %d: applied %d, rejected %d, duplicate %d", s.Rows, s.Applied, s.Rejected, s.Duplicate)
 			}
 			if f.Result.Reason != "" {
-				line += "\t" + f.Result.Reason
+				line += "\t" + safetext.Printable(f.Result.Reason)
 			}
 		case f.Result.Reason != "": // refused before it reached a brand's ledger (no route)
-			line += "\t" + string(f.Result.Code) + ": " + f.Result.Reason
+			line += "\t" + string(f.Result.Code) + ": " + safetext.Printable(f.Result.Reason)
 		}
 		if f.AckErr != nil {
-			line += "\tnot yet acknowledged: " + f.AckErr.Error()
+			line += "\tnot yet acknowledged: " + safetext.Printable(f.AckErr.Error())
 		}
 		fmt.Fprintln(e.stdout, line)
 	}

@@ -43,6 +43,29 @@ func TestPoll(t *testing.T) {
 		}
 	})
 
+	t.Run("ANameWithATabAndANewlineCannotForgeALineOfTheReport", func(t *testing.T) {
+		t.Parallel()
+		c, b := setupLoaded(t)
+		inbox := filepath.Join(b.dir, "inbox")
+		os.Mkdir(inbox, 0o755)
+		data, _ := os.ReadFile(b.path("acme_returns.csv"))
+		name := "x.csv\tCOMPLETED\tfile 99\nevil.csv"
+		p := filepath.Join(inbox, name)
+		if err := os.WriteFile(p, data, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		old := time.Now().Add(-time.Hour)
+		os.Chtimes(p, old, old)
+		cfg := writeConfig(t, b.dir, "log:\n", "sources:\n  - {name: drop, brand: acme, type: localdir, path: "+inbox+
+			", result_path: "+filepath.Join(b.dir, "results")+"}\nspool_dir: "+filepath.Join(b.dir, "spool")+"\nlog:\n")
+		c.mustRun("poll", "--config", cfg, "drop")
+		out := c.mustRun("poll", "--config", cfg, "drop")
+		lines := strings.Split(strings.TrimSuffix(out, "\n"), "\n")
+		if len(lines) != 1 || !strings.HasPrefix(lines[0], `x.csv\tCOMPLETED\tfile 99\nevil.csv`+"\tCOMPLETED\tfile 2\t") {
+			t.Errorf("the report is not one line per file, names escaped:\n%s", out)
+		}
+	})
+
 	t.Run("AnUnknownSourceIsAnError", func(t *testing.T) {
 		t.Parallel()
 		c, _ := setupLoaded(t)

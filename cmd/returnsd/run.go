@@ -12,6 +12,7 @@ import (
 
 	"github.com/returnsd/returnsd"
 	"github.com/returnsd/returnsd/config"
+	"github.com/returnsd/returnsd/internal/safetext"
 	"github.com/returnsd/returnsd/ledger"
 	"github.com/returnsd/returnsd/pipeline"
 )
@@ -61,7 +62,7 @@ func exitCode(err error, stderr io.Writer) int {
 	if errors.Is(err, flag.ErrHelp) {
 		return 0
 	}
-	fmt.Fprintln(stderr, "returnsd: "+strings.ReplaceAll(err.Error(), "\n", "; "))
+	fmt.Fprintln(stderr, "returnsd: "+safetext.Printable(strings.ReplaceAll(err.Error(), "\n", "; ")))
 	var u *usageError
 	var q *quarantinedError
 	switch {
