@@ -14,6 +14,7 @@ import (
 	"io"
 	"time"
 
+	"github.com/returnsd/returnsd/internal/filename"
 	"github.com/returnsd/returnsd/processors"
 )
 
@@ -109,7 +110,9 @@ var ErrNotStable = errors.New("the file changed while it was fetched")
 
 // ArchiveName is the name a file is moved to in processed/ or failed/ when that
 // folder already holds one of its name (the brand sent a file of the same name
-// again): the name with the time appended, so neither copy is lost.
+// again): the name with the time appended, so neither copy is lost. A long name
+// is shortened to leave room for the time (see filename.Fit).
 func ArchiveName(name string, now time.Time) string {
-	return name + "." + now.UTC().Format("20060102T150405.000000000Z")
+	suffix := "." + now.UTC().Format("20060102T150405.000000000Z")
+	return filename.Fit(name, filename.MaxBytes-len(suffix)) + suffix
 }

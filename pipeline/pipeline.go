@@ -16,6 +16,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/returnsd/returnsd/internal/filename"
+	"github.com/returnsd/returnsd/internal/safetext"
 	"github.com/returnsd/returnsd/ledger"
 	"github.com/returnsd/returnsd/outcome"
 	"github.com/returnsd/returnsd/processors"
@@ -47,14 +49,24 @@ type Params struct {
 	// Accept lists the kinds detection may choose; default: BrandKinds.
 	Accept []processors.Kind
 	DryRun bool
-	// Result receives the result file (SPEC §4); nil writes none.
-	Result io.Writer
+	// Result receives the result file (SPEC §4); nil writes none. It is emptied
+	// before each attempt to write it, so a retry never appends to what a failed
+	// attempt wrote.
+	Result ResultFile
 	// Progress, when set, is called now and then with the bytes read so far and the file's size.
 	Progress func(done, total int64)
 	// Refuse, when set, quarantines the file with this code and reason instead
 	// of parsing it: its source refused it (a mail from a sender not allowed).
 	// Its bytes are kept like any received file's.
 	Refuse *processors.FileError
+}
+
+// ResultFile is where a result file is written: a file the pipeline can empty
+// and rewind. *os.File is one.
+type ResultFile interface {
+	io.Writer
+	Truncate(size int64) error
+	Seek(offset int64, whence int) (int64, error)
 }
 
 // Result says how a file ended.
@@ -71,6 +83,10 @@ type Result struct {
 	// and the result file, or a brand that lost its result, is mended by sending
 	// the same file again.
 	WroteResult bool
+	// resultOf is the file whose outcomes make the result file: this one, or
+	// the one it duplicates. 0: no result file (quarantined, or a dry run's,
+	// which is written inside its transaction).
+	resultOf int64
 }
 
 // BrandKinds are the kinds a brand's file may be when nothing says which: its
@@ -87,10 +103,17 @@ func IsOurs(name string) bool {
 	return strings.HasPrefix(base, "result_") || strings.HasPrefix(base, "receipt_")
 }
 
-// ResultName is the name of a file's result file: result_<name>.csv.
+// maxResultName bounds a result file's name so that the temporary names it is
+// uploaded under (".<name>.tmp" and the like) fit in a file name too: a result
+// that cannot be uploaded leaves its file unacknowledged, fetched on every poll.
+const maxResultName = 200
+
+// ResultName is the name of a file's result file: result_<name>.csv, the name
+// shortened (see filename.Fit) when it is very long.
 func ResultName(name string) string {
 	base := filepath.Base(name)
-	return "result_" + strings.TrimSuffix(base, filepath.Ext(base)) + ".csv"
+	stem := strings.TrimSuffix(base, filepath.Ext(base))
+	return "result_" + filename.Fit(stem, maxResultName-len("result_.csv")) + ".csv"
 }
 
 // Process takes one file through the pipeline. A file that cannot be processed is
@@ -116,12 +139,24 @@ func (p *Pipeline) Process(ctx context.Context, params Params) (Result, error) {
 	limits := p.Limits.WithDefaults()
 	size := info.Size()
 
+	// The file this run received. A retry applies that file and never receives it
+	// again: if an attempt committed but did not hear so, the retry finds the file
+	// finished and reports what this run did, not a DUPLICATE_FILE of itself.
+	var fileID int64
 	var res Result
 	err = p.retry(ctx, func() error {
 		var err error
-		res, err = p.process(ctx, params, f, size, limits)
+		res, err = p.process(ctx, params, f, size, limits, &fileID)
 		return err
 	})
+	if err == nil && res.resultOf != 0 && params.Result != nil {
+		// The outcomes are committed: writing the result is retried on its own,
+		// starting from nothing each time.
+		err = p.retry(ctx, func() error {
+			return p.writeStoredResult(ctx, f, size, params, limits, res.resultOf)
+		})
+		res.WroteResult = err == nil
+	}
 	if err != nil {
 		return Result{}, fmt.Errorf("%s: %w", params.Name, err)
 	}
@@ -132,7 +167,7 @@ func (p *Pipeline) Process(ctx context.Context, params Params) (Result, error) {
 	return res, nil
 }
 
-func (p *Pipeline) process(ctx context.Context, params Params, f *os.File, size int64, limits processors.Limits) (Result, error) {
+func (p *Pipeline) process(ctx context.Context, params Params, f *os.File, size int64, limits processors.Limits, fileID *int64) (Result, error) {
 	receive := ledger.ReceiveParams{Brand: params.Brand, Source: params.Source, Name: params.Name, Size: size}
 	if size > limits.MaxFileBytes {
 		fe := &processors.FileError{Code: outcome.FileTooLarge, Reason: fmt.Sprintf(
@@ -154,6 +189,8 @@ func (p *Pipeline) process(ctx context.Context, params Params, f *os.File, size 
 		if applied != 0 {
 			return p.duplicate(ctx, f, size, params, limits, Result{}, applied)
 		}
+	} else if *fileID != 0 {
+		res.FileID = *fileID
 	} else {
 		receive.Body = io.NewSectionReader(f, 0, size)
 		rec, err := p.Ledger.Receive(ctx, receive)
@@ -164,6 +201,7 @@ func (p *Pipeline) process(ctx context.Context, params Params, f *os.File, size 
 		if rec.Status == outcome.DuplicateFile {
 			return p.duplicate(ctx, f, size, params, limits, res, rec.DuplicateOf)
 		}
+		*fileID = rec.FileID
 	}
 	if params.Refuse != nil {
 		return p.quarantineOrFail(ctx, params, res, params.Refuse)
@@ -210,11 +248,11 @@ func (p *Pipeline) process(ctx context.Context, params Params, f *os.File, size 
 		params.Progress(size, size)
 	}
 	res.Summary, res.Status = sum2, sum2.Status
-	res.WroteResult = params.Result != nil
-	if !params.DryRun && params.Result != nil {
-		if err := p.writeStoredResult(ctx, f, size, params, limits, res.FileID); err != nil {
-			return res, err
-		}
+	switch {
+	case params.DryRun:
+		res.WroteResult = params.Result != nil
+	case res.Status == outcome.Completed:
+		res.resultOf = res.FileID
 	}
 	return res, nil
 }
@@ -238,11 +276,15 @@ func (p *Pipeline) duplicate(ctx context.Context, f *os.File, size int64, params
 	limits processors.Limits, res Result, original int64) (Result, error) {
 	res.Status, res.DuplicateOf = outcome.DuplicateFile, original
 	res.Reason = fmt.Sprintf("the same bytes were applied as file %d", original)
-	if params.Result == nil {
-		return res, nil
+	if params.DryRun {
+		if params.Result == nil {
+			return res, nil
+		}
+		res.WroteResult = true
+		return res, p.writeStoredResult(ctx, f, size, params, limits, original)
 	}
-	res.WroteResult = true
-	return res, p.writeStoredResult(ctx, f, size, params, limits, original)
+	res.resultOf = original
+	return res, nil
 }
 
 // writeStoredResult writes the result file of an applied file from the outcomes the ledger keeps.
@@ -299,16 +341,18 @@ func (p *Pipeline) quarantineOrFail(ctx context.Context, params Params, res Resu
 	if !errors.As(err, &fe) {
 		return res, err
 	}
-	res.Status, res.Code, res.Reason = outcome.Quarantined, fe.Code, fe.Reason
+	// A reason may quote what a library read in the file (a name, a tag), bytes
+	// and all: stored and printed, it must be text.
+	res.Status, res.Code, res.Reason = outcome.Quarantined, fe.Code, safetext.Printable(fe.Reason)
 	if params.DryRun {
 		return res, nil
 	}
-	return res, p.Ledger.Quarantine(ctx, res.FileID, fe.Code, fe.Reason)
+	return res, p.Ledger.Quarantine(ctx, res.FileID, fe.Code, res.Reason)
 }
 
 // quarantineUnstored records a file too large to keep and quarantines it.
 func (p *Pipeline) quarantineUnstored(ctx context.Context, params Params, receive ledger.ReceiveParams, fe *processors.FileError) (Result, error) {
-	res := Result{Status: outcome.Quarantined, Code: fe.Code, Reason: fe.Reason}
+	res := Result{Status: outcome.Quarantined, Code: fe.Code, Reason: safetext.Printable(fe.Reason)}
 	if params.DryRun {
 		return res, nil
 	}
@@ -318,13 +362,19 @@ func (p *Pipeline) quarantineUnstored(ctx context.Context, params Params, receiv
 		return Result{}, err
 	}
 	res.FileID = rec.FileID
-	return res, p.Ledger.Quarantine(ctx, rec.FileID, fe.Code, fe.Reason)
+	return res, p.Ledger.Quarantine(ctx, rec.FileID, fe.Code, res.Reason)
 }
 
 // writeResult writes the result file: the file's own records, re-read, merged in
 // line order with the outcomes the ledger recorded.
 func (p *Pipeline) writeResult(ctx context.Context, f *os.File, size int64, params Params,
 	limits processors.Limits, outcomes ledger.OutcomeReader) error {
+	if err := params.Result.Truncate(0); err != nil {
+		return err
+	}
+	if _, err := params.Result.Seek(0, io.SeekStart); err != nil {
+		return err
+	}
 	table, err := processors.Open(f, size, params.Name, params.Format, limits)
 	if err != nil {
 		return err
