@@ -37,6 +37,9 @@ Usage:
   returnsd lifecycle [--at TIME]                     lock and pay due actions (TIME: RFC 3339, default now)
   returnsd funds deposit --brand B AMOUNT            credit a brand's funds, release delayed payouts
   returnsd export balances [--format csv|json]       print every brand's balance and delayed payouts
+  returnsd check-config [--at TIME]                  validate the config without a database and print when
+                                                     each schedule runs next (TIME: RFC 3339, default now);
+                                                     each problem on its own line, exit status 1
 
 Every command takes --config FILE (default: $RETURNSD_CONFIG, else the embedded
 example config). The database is DATABASE_URL, else the config's database.url.
@@ -142,6 +145,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return e.exportActions(ctx, append(rest[1:], global...))
 	case "lifecycle":
 		return e.lifecycle(ctx, append(rest, global...))
+	case "check-config":
+		return e.checkConfig(ctx, append(rest, global...))
 	case "funds":
 		if len(rest) == 0 || rest[0] != "deposit" {
 			return usagef("funds: say what to do: funds deposit --brand B AMOUNT")
