@@ -56,6 +56,11 @@ func Open(ctx context.Context, url string, logger *slog.Logger) (*Ledger, error)
 // Close releases the connections.
 func (l *Ledger) Close() { l.pool.Close() }
 
+// Pool is the ledger's connection pool, for the job queue (River), which keeps
+// its own tables in the same database (see Migrate) so that enqueueing a job
+// commits with the ledger change it follows from.
+func (l *Ledger) Pool() *pgxpool.Pool { return l.pool }
+
 // inTx runs fn in a transaction and commits it when fn returns nil. The rollback
 // runs even when ctx is cancelled, so a cancelled apply leaves nothing behind.
 func (l *Ledger) inTx(ctx context.Context, fn func(tx pgx.Tx) error) error {
