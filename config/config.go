@@ -12,14 +12,11 @@ import (
 	"cmp"
 	"fmt"
 	"log/slog"
-	"maps"
 	"os"
 	"path/filepath"
 	"slices"
 	"strings"
 	"time"
-
-	"github.com/returnsd/returnsd/processors"
 )
 
 // Config is the whole configuration file (SPEC §8).
@@ -31,10 +28,10 @@ type Config struct {
 	Brands []Brand `yaml:"brands"`
 	// Sources are where the brands' files come from. No default.
 	Sources []Source `yaml:"sources"`
-	// Limits bound what one file may cost; each zero field takes the default
-	// of processors.Limits.WithDefaults (256 MiB per file, 1 GiB uncompressed,
+	// Limits bound what one file may cost; each zero field takes its default
+	// (processors.Limits.WithDefaults: 256 MiB per file, 1 GiB uncompressed,
 	// 2,000,000 rows, 64 KiB per cell, 16 zip entries, expansion ratio 200).
-	Limits processors.Limits `yaml:"limits"`
+	Limits Limits `yaml:"limits"`
 	// SpoolDir is where downloaded files are staged before they are applied.
 	// Default: filepath.Join(os.TempDir(), "returnsd-spool").
 	SpoolDir string `yaml:"spool_dir"`
@@ -119,9 +116,37 @@ type Brand struct {
 	// FileFormat is how the brand writes its files. Default: all zero, which
 	// means UTF-8 or UTF-16 with a BOM, a detected delimiter, a decimal point
 	// and only the built-in header aliases.
-	FileFormat processors.Format `yaml:"file_format"`
+	FileFormat FileFormat `yaml:"file_format"`
 
 	location *time.Location // loaded by Validate
+}
+
+// FileFormat is how a brand writes its files (SPEC §3, §8), and so how its
+// result files are written.
+type FileFormat struct {
+	// Encoding is "" for UTF-8 (a BOM is dropped) or UTF-16 with a BOM; otherwise
+	// an encoding name such as "windows-1252" or "iso-8859-1".
+	Encoding string `yaml:"encoding"`
+	// Delimiter is one of , ; \t | ; empty means detect it from the header line.
+	Delimiter string `yaml:"delimiter"`
+	// DecimalComma reads "12,50" as twelve and a half.
+	DecimalComma bool `yaml:"decimal_comma"`
+	// Aliases maps a header as the brand writes it to a canonical column name,
+	// on top of the built-in alias table.
+	Aliases map[string]string `yaml:"aliases"`
+}
+
+// Limits bound what one file may cost; a file over a limit is quarantined.
+// A zero field takes its default: 256 MiB as received, 1 GiB after
+// gunzip/unzip, 2,000,000 data rows, 64 KiB for one cell, 16 entries in a
+// zip, an expansion ratio of 200 (processors.Limits.WithDefaults).
+type Limits struct {
+	MaxFileBytes         int64 `yaml:"max_file_bytes"`
+	MaxUncompressedBytes int64 `yaml:"max_uncompressed_bytes"`
+	MaxRows              int   `yaml:"max_rows"`
+	MaxFieldBytes        int   `yaml:"max_field_bytes"`
+	MaxArchiveEntries    int   `yaml:"max_archive_entries"`
+	MaxExpansionRatio    int   `yaml:"max_expansion_ratio"`
 }
 
 // Contract is the payout and lifecycle terms of a brand's program (SPEC §2).
@@ -262,7 +287,7 @@ type Source struct {
 	Type SourceType `yaml:"type"`
 	// Kind forces the file kind (action-updates, inquiry-resolutions, actions,
 	// inquiries). Default: empty, the kind is decided by the header set.
-	Kind processors.Kind `yaml:"kind"`
+	Kind string `yaml:"kind"`
 
 	// Address is host:port of the server. Required for sftp, ftp and imap.
 	Address string `yaml:"address"`
@@ -396,7 +421,6 @@ func DefaultSpoolDir() string { return filepath.Join(os.TempDir(), "returnsd-spo
 // shared, since defaults never change it.
 func (c *Config) WithDefaults() *Config {
 	out := *c
-	out.Limits = c.Limits.WithDefaults()
 	out.SpoolDir = cmp.Or(c.SpoolDir, DefaultSpoolDir())
 	out.Log.Level = cmp.Or(c.Log.Level, DefaultLogLevel)
 	out.Log.Format = cmp.Or(c.Log.Format, DefaultLogFormat)
@@ -496,16 +520,6 @@ func (b *Brand) Location() *time.Location {
 		return loc
 	}
 	return time.UTC
-}
-
-// ProcessorFormat is the brand's FileFormat with Location set to the brand's
-// timezone, ready for the processors. Aliases are copied, so the processors
-// cannot change the Config.
-func (b *Brand) ProcessorFormat() processors.Format {
-	f := b.FileFormat
-	f.Aliases = maps.Clone(f.Aliases)
-	f.Location = b.Location()
-	return f
 }
 
 // Password returns the source's password: the contents of PasswordFile (one

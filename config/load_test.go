@@ -8,8 +8,6 @@ import (
 	"strings"
 	"testing"
 	"time"
-
-	"github.com/returnsd/returnsd/processors"
 )
 
 // env returns a getenv that reads from vars only.
@@ -77,9 +75,8 @@ func TestSpecExample(t *testing.T) {
 				t.Errorf("trackers[%d] = %+v, want %+v", i, acme.Trackers[i], tr)
 			}
 		}
-		f := acme.ProcessorFormat()
-		if f.Encoding != "windows-1252" || f.DecimalComma || f.Aliases["Bestellnummer"] != "Oid" || f.Location != acme.Location() {
-			t.Errorf("ProcessorFormat() = %+v", f)
+		if f := acme.FileFormat; f.Encoding != "windows-1252" || f.DecimalComma || f.Aliases["Bestellnummer"] != "Oid" {
+			t.Errorf("file_format = %+v", f)
 		}
 
 		sftp, err := c.Source("acme-sftp")
@@ -488,8 +485,8 @@ smtp:
 	if c.Log != (Log{Level: "info", Format: "text"}) {
 		t.Errorf("log = %+v", c.Log)
 	}
-	if c.Limits != (processors.Limits{}).WithDefaults() {
-		t.Errorf("limits = %+v", c.Limits)
+	if c.Limits != (Limits{}) {
+		t.Errorf("limits = %+v; unset limits stay zero, which means the processors' defaults", c.Limits)
 	}
 	w := c.Brands[0].Contract.Inquiries.Window
 	if w.Min.String() != "24h" || w.Max.String() != "3mo" {

@@ -285,9 +285,6 @@ func TestValidateCachesTheBrandLocation(t *testing.T) {
 	if b.location == nil || b.Location() != b.location || b.Location().String() != "America/New_York" {
 		t.Errorf("Location() = %v, cached %v", b.Location(), b.location)
 	}
-	if f := b.ProcessorFormat(); f.Location != b.location {
-		t.Errorf("ProcessorFormat().Location = %v", f.Location)
-	}
 
 	t.Run("FallsBackToUTCBeforeValidate", func(t *testing.T) {
 		t.Parallel()

@@ -70,7 +70,7 @@ func setup(t *testing.T) (*pipeline.Pipeline, *testBundle) {
 	}
 	t.Cleanup(func() { db.Close(ctx) })
 
-	b := &testBundle{ledger: l, url: url, db: db, dir: t.TempDir(), format: acme.ProcessorFormat(), log: log}
+	b := &testBundle{ledger: l, url: url, db: db, dir: t.TempDir(), format: pipeline.Format(acme), log: log}
 	p := &pipeline.Pipeline{Ledger: l, RetryWait: 20 * time.Millisecond, Logger: logger}
 	res, err := p.Process(ctx, b.params(b.fixture(t, "acme_actions.csv"), processors.Actions))
 	if err != nil || res.Status != outcome.Completed || res.Summary.Applied != 10 {
@@ -439,42 +439,6 @@ func TestProcess(t *testing.T) {
 	})
 }
 
-func TestIsOurs(t *testing.T) {
-	t.Parallel()
-	for name, want := range map[string]bool{
-		"result_acme_returns.csv": true,
-		"Result_X.CSV":            true,
-		"receipt_2026-11-01.csv":  true,
-		"/spool/acme/result_a.gz": true,
-		".result_a.csv.tmp":       true, // an upload a crash cut short
-		"acme_returns.csv":        false,
-		"my_result_file.csv":      false,
-		"results.csv":             false,
-		"result_/returns.csv":     false, // the base name decides
-	} {
-		if got := pipeline.IsOurs(name); got != want {
-			t.Errorf("IsOurs(%q) = %v, want %v", name, got, want)
-		}
-	}
-}
-
-func TestResultName(t *testing.T) {
-	t.Parallel()
-	for name, want := range map[string]string{
-		"acme_returns.csv":      "result_acme_returns.csv",
-		"/in/acme/returns.xlsx": "result_returns.csv",
-		"returns.csv.gz":        "result_returns.csv.csv",
-		"returns":               "result_returns.csv",
-	} {
-		if got := pipeline.ResultName(name); got != want {
-			t.Errorf("ResultName(%q) = %q, want %q", name, got, want)
-		}
-		if !pipeline.IsOurs(pipeline.ResultName(name)) {
-			t.Errorf("the result name of %q is not recognised as ours", name)
-		}
-	}
-}
-
 // waitForBlockedSession waits until a session of the pipeline other than
 // `except` waits for a lock, and returns its pid.
 func waitForBlockedSession(t *testing.T, b *testBundle, except int32) int32 {
@@ -514,4 +478,15 @@ func (s *syncBuffer) String() string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.b.String()
+}
+
+func TestFormatCopiesAliases(t *testing.T) {
+	t.Parallel()
+	b := &config.Brand{Timezone: "UTC"}
+	b.FileFormat.Aliases = map[string]string{"Bestellnummer": "Oid"}
+	f := pipeline.Format(b)
+	f.Aliases["x"] = "y"
+	if len(b.FileFormat.Aliases) != 1 {
+		t.Error("Format shares the aliases map with the Config")
+	}
 }

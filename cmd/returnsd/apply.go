@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"sort"
 
+	"github.com/returnsd/returnsd/internal/filename"
 	"github.com/returnsd/returnsd/outcome"
 	"github.com/returnsd/returnsd/pipeline"
 	"github.com/returnsd/returnsd/processors"
@@ -78,7 +79,7 @@ func (e *env) runFileCommand(ctx context.Context, c *fileCommand, args []string)
 
 	resultPath := *c.result
 	if resultPath == "" {
-		resultPath = filepath.Join(filepath.Dir(path), pipeline.ResultName(path))
+		resultPath = filepath.Join(filepath.Dir(path), filename.Result(path))
 	}
 	out, err := createResult(resultPath, e.stdout)
 	if err != nil {
@@ -87,7 +88,7 @@ func (e *env) runFileCommand(ctx context.Context, c *fileCommand, args []string)
 	defer out.discard()
 	bar := newProgressBar(e.stderr)
 	res, err := e.pipeline(l).Process(ctx, pipeline.Params{
-		Brand: b.ID, Format: b.ProcessorFormat(), Source: "cli", Actor: e.actor(), Path: path,
+		Brand: b.ID, Format: pipeline.Format(b), Source: "cli", Actor: e.actor(), Path: path,
 		Kind: c.kind, DryRun: *c.dryRun, Result: out.tmp, Progress: bar.update,
 	})
 	bar.done()

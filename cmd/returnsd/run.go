@@ -8,6 +8,7 @@ import (
 	"io"
 	"log/slog"
 	"os/user"
+	"path/filepath"
 	"strings"
 
 	"github.com/returnsd/returnsd"
@@ -251,7 +252,8 @@ func (e *env) openLedger(ctx context.Context) (*ledger.Ledger, error) {
 }
 
 func (e *env) pipeline(l *ledger.Ledger) *pipeline.Pipeline {
-	return &pipeline.Pipeline{Ledger: l, Limits: e.cfg.Limits, Logger: e.logger}
+	return &pipeline.Pipeline{Ledger: l, Limits: pipeline.Limits(e.cfg.Limits), Logger: e.logger,
+		SpoolDir: filepath.Join(e.cfg.SpoolDir, "ledger")}
 }
 
 // actor names the person at the terminal in the ledger's events.

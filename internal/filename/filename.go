@@ -6,6 +6,8 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"path"
+	"path/filepath"
+	"strings"
 	"unicode/utf8"
 )
 
@@ -32,4 +34,27 @@ func Fit(name string, limit int) string {
 		keep--
 	}
 	return name[:max(keep, 0)] + mark + ext
+}
+
+// IsOurs reports whether a file name is one returnsd writes (result_*,
+// receipt_*): such files are never ingested, so a result uploaded next to the
+// inbox never loops back. A result being uploaded is written as
+// ".result_<name>.tmp" first: a crash mid-upload leaves that behind, and it is
+// ours too.
+func IsOurs(name string) bool {
+	base := strings.TrimPrefix(strings.ToLower(filepath.Base(name)), ".")
+	return strings.HasPrefix(base, "result_") || strings.HasPrefix(base, "receipt_")
+}
+
+// maxResult bounds a result file's name so that the temporary names it is
+// uploaded under (".<name>.tmp" and the like) fit in a file name too: a result
+// that cannot be uploaded leaves its file unacknowledged, fetched on every poll.
+const maxResult = 200
+
+// Result is the name of a file's result file: result_<name>.csv, the name
+// shortened (see Fit) when it is very long.
+func Result(name string) string {
+	base := filepath.Base(name)
+	stem := strings.TrimSuffix(base, filepath.Ext(base))
+	return "result_" + Fit(stem, maxResult-len("result_.csv")) + ".csv"
 }

@@ -39,3 +39,39 @@ func TestFit(t *testing.T) {
 		}
 	})
 }
+
+func TestIsOurs(t *testing.T) {
+	t.Parallel()
+	for name, want := range map[string]bool{
+		"result_acme_returns.csv": true,
+		"Result_X.CSV":            true,
+		"receipt_2026-11-01.csv":  true,
+		"/spool/acme/result_a.gz": true,
+		".result_a.csv.tmp":       true, // an upload a crash cut short
+		"acme_returns.csv":        false,
+		"my_result_file.csv":      false,
+		"results.csv":             false,
+		"result_/returns.csv":     false, // the base name decides
+	} {
+		if got := IsOurs(name); got != want {
+			t.Errorf("IsOurs(%q) = %v, want %v", name, got, want)
+		}
+	}
+}
+
+func TestResultName(t *testing.T) {
+	t.Parallel()
+	for name, want := range map[string]string{
+		"acme_returns.csv":      "result_acme_returns.csv",
+		"/in/acme/returns.xlsx": "result_returns.csv",
+		"returns.csv.gz":        "result_returns.csv.csv",
+		"returns":               "result_returns.csv",
+	} {
+		if got := Result(name); got != want {
+			t.Errorf("Result(%q) = %q, want %q", name, got, want)
+		}
+		if !IsOurs(Result(name)) {
+			t.Errorf("the result name of %q is not recognised as ours", name)
+		}
+	}
+}
