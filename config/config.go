@@ -522,6 +522,20 @@ func (b *Brand) Location() *time.Location {
 	return time.UTC
 }
 
+// SourceUnusable says why s cannot be used on this machine, or nil: a secret
+// it needs is written as ${VAR} and the variable is unset (its own password,
+// or for imap the smtp password its results are mailed with). The daemon
+// skips and reports such a source; commands that do not use it work.
+func (c *Config) SourceUnusable(s *Source) error {
+	if why := s.PasswordEnv.Missing(); why != "" {
+		return fmt.Errorf("source %s: password: %s", s.Name, why)
+	}
+	if why := c.SMTP.PasswordEnv.Missing(); s.Type == IMAP && why != "" {
+		return fmt.Errorf("source %s: its results are mailed through smtp, whose password: %s", s.Name, why)
+	}
+	return nil
+}
+
 // Password returns the source's password: the contents of PasswordFile (one
 // trailing newline trimmed) when set, else PasswordEnv. It is "" when neither
 // is set (e.g. key-only SFTP).

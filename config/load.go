@@ -22,7 +22,9 @@ import (
 //
 //   - ${VAR} is the value of VAR; if VAR is unset or empty, Load fails naming
 //     VAR and the YAML path. getenv cannot tell unset from empty, so both count
-//     as unset.
+//     as unset. The exception is a secret of a source or of smtp (password):
+//     unset, it leaves that source unusable (Config.SourceUnusable) and the
+//     rest of the config working, so one missing secret stops one source.
 //   - ${VAR:-default} is the value of VAR, or default (up to the first '}')
 //     when VAR is unset or empty; ${VAR:-} allows an empty value.
 //   - $$ is a literal '$'; any other '$' is kept as it is.
@@ -93,7 +95,7 @@ func decode(r io.Reader, getenv func(string) string) (*Config, error) {
 		return nil, errors.New("config holds more than one YAML document (a second --- line?)")
 	}
 
-	x := expander{getenv: getenv, fromEnv: map[*yaml.Node]bool{}, seen: map[*yaml.Node]bool{}}
+	x := expander{getenv: getenv, fromEnv: map[*yaml.Node]bool{}, missing: map[*yaml.Node]string{}, seen: map[*yaml.Node]bool{}}
 	x.walk(&root, "")
 	if len(x.errs) > 0 {
 		return nil, errors.Join(x.errs...)
@@ -115,6 +117,9 @@ func decode(r io.Reader, getenv func(string) string) (*Config, error) {
 	}
 	for _, p := range secrets {
 		p.fromEnv = p.node != nil && x.fromEnv[p.node]
+		if p.node != nil {
+			p.missing = x.missing[p.node]
+		}
 		p.node = nil
 	}
 	return &c, nil
@@ -126,9 +131,14 @@ type expander struct {
 	// fromEnv holds the scalars whose whole value came from the environment:
 	// at least one variable, and no literal text or default around it.
 	fromEnv map[*yaml.Node]bool
+	// missing holds the secrets whose variable is unset, with why.
+	missing map[*yaml.Node]string
 	seen    map[*yaml.Node]bool // anchored nodes are reachable twice
 	errs    []error
 }
+
+// secretPath matches the YAML paths of the secrets that may be missing.
+var secretPath = regexp.MustCompile(`^(sources\[\d+\]|smtp)\.password$`)
 
 var varName = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
 
@@ -200,6 +210,11 @@ func (x *expander) scalar(n *yaml.Node, path string) {
 				if def != "" {
 					literal = true
 				}
+			case secretPath.MatchString(path):
+				x.missing[n] = fmt.Sprintf("environment variable %s is not set", name)
+				x.fromEnv[n] = true
+				n.Value, n.Tag, n.Style = "", "", yaml.DoubleQuotedStyle
+				return
 			default:
 				x.errorf(n, path, "environment variable %s is not set (use ${%s:-default} to allow that)", name, name)
 				return

@@ -250,6 +250,56 @@ func TestLoadExpandsVariables(t *testing.T) {
 	})
 }
 
+func TestAnUnsetSecretMakesItsSourceUnusableNotTheConfig(t *testing.T) {
+	t.Parallel()
+	y := strings.Replace(minimal, "    path: /tmp/drop\n", "    path: /tmp/drop\n", 1) + `  - name: ftp
+    brand: acme
+    type: ftp
+    address: ftp.example:21
+    username: u
+    password: ${FTP_PASSWORD}
+    path: /in
+  - name: mail
+    type: imap
+    address: imap.example:993
+    username: u
+    password: ${IMAP_PASSWORD}
+    routes: [{recipient: r@x.example, brand: acme, senders: ["*@x.example"]}]
+smtp:
+  address: smtp.example:465
+  username: u
+  password: ${SMTP_PASSWORD}
+  from: r@x.example
+`
+	c, err := Load(strings.NewReader(y), func(k string) string {
+		return map[string]string{"IMAP_PASSWORD": "i"}[k]
+	})
+	if err != nil {
+		t.Fatalf("Load: %v", err)
+	}
+	for name, want := range map[string]string{
+		"drop": "",
+		"ftp":  "source ftp: password: environment variable FTP_PASSWORD is not set",
+		"mail": "source mail: its results are mailed through smtp, whose password: environment variable SMTP_PASSWORD is not set",
+	} {
+		s, err := c.Source(name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := ""
+		if err := c.SourceUnusable(s); err != nil {
+			got = err.Error()
+		}
+		if got != want {
+			t.Errorf("SourceUnusable(%s) = %q, want %q", name, got, want)
+		}
+	}
+	ftp, _ := c.Source("ftp")
+	if _, err := ftp.Password(); err == nil || !strings.Contains(err.Error(), "FTP_PASSWORD is not set") {
+		t.Errorf("Password() = %v", err)
+	}
+}
+
 func TestLoadRejects(t *testing.T) {
 	t.Parallel()
 

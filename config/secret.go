@@ -16,6 +16,7 @@ import (
 type Secret struct {
 	value   string
 	fromEnv bool
+	missing string     // why a ${VAR} secret has no value here: its variable is unset
 	node    *yaml.Node // set while decoding, so Load can look up where the value came from
 }
 
@@ -26,8 +27,13 @@ func SecretFromEnv(value string) Secret { return Secret{value: value, fromEnv: t
 // Reveal returns the secret itself; pass it to the library that needs it and nowhere else.
 func (s Secret) Reveal() string { return s.value }
 
-// IsZero reports whether no secret is set.
-func (s Secret) IsZero() bool { return s.value == "" }
+// IsZero reports whether no secret is configured. A secret written as ${VAR}
+// whose variable is unset is configured, but Missing.
+func (s Secret) IsZero() bool { return s.value == "" && s.missing == "" }
+
+// Missing says why a secret written as ${VAR} has no value here ("environment
+// variable X is not set"), or "" when it has one or none is configured.
+func (s Secret) Missing() string { return s.missing }
 
 // FromEnv reports whether the value came from a ${VAR} expansion (or SecretFromEnv).
 func (s Secret) FromEnv() bool { return s.fromEnv }

@@ -69,6 +69,9 @@ func (s *SMTP) Password() (string, error) {
 // contents of file when set, else env.
 func readPassword(owner string, env Secret, file string) (string, error) {
 	if file == "" {
+		if why := env.Missing(); why != "" {
+			return "", fmt.Errorf("%s: password: %s", owner, why)
+		}
 		return env.Reveal(), nil
 	}
 	b, err := os.ReadFile(file)

@@ -36,6 +36,13 @@ func (e *env) checkConfig(_ context.Context, args []string) error {
 		return err // Validate parsed these already; a failure here is a bug
 	}
 	fmt.Fprintf(e.stdout, "config OK: %s, %s\n", count(len(e.cfg.Brands), "brand"), count(len(e.cfg.Sources), "source"))
+	// A secret this machine lacks stops its source only: run skips it, so it
+	// is a warning here, not a fault of the config.
+	for i := range e.cfg.Sources {
+		if err := e.cfg.SourceUnusable(&e.cfg.Sources[i]); err != nil {
+			fmt.Fprintf(e.stdout, "warning: sources[%d]: %v; returnsd run skips this source until it is set\n", i, err)
+		}
+	}
 	fmt.Fprintf(e.stdout, "next runs after %s:\n", at.Format(time.RFC3339))
 	w := tabwriter.NewWriter(e.stdout, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(w, "JOB\tSCHEDULE\tZONE\tNEXT RUN")

@@ -24,6 +24,9 @@ func (e *env) poll(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
+	if err := e.cfg.SourceUnusable(sc); err != nil {
+		return err
+	}
 	src, err := sources.Open(sc, &e.cfg.SMTP)
 	if err != nil {
 		return err

@@ -62,6 +62,23 @@ func TestPoll(t *testing.T) {
 		}
 	})
 
+	t.Run("ASourceWhoseSecretIsUnsetStopsOnlyItself", func(t *testing.T) {
+		t.Parallel()
+		c, b := setupLoaded(t)
+		cfg := writeConfig(t, b.dir, "log:\n", `sources:
+  - {name: globex-ftp, brand: globex, type: ftp, address: "ftp.globex.example:21", username: returnsd, password: "${GLOBEX_FTP_PASSWORD}", path: /returns}
+log:
+`)
+		// Commands that do not need the source work.
+		if out := c.mustRun("export", "balances", "--config", cfg); !strings.Contains(out, "acme,USD") {
+			t.Errorf("export balances:\n%s", out)
+		}
+		o := c.run("poll", "--config", cfg, "globex-ftp")
+		if o.code != 1 || !strings.Contains(o.stderr, "source globex-ftp: password: environment variable GLOBEX_FTP_PASSWORD is not set") {
+			t.Errorf("poll: exit %d\n%s", o.code, o.stderr)
+		}
+	})
+
 	t.Run("AnUnknownSourceIsAnError", func(t *testing.T) {
 		t.Parallel()
 		c, _ := setupLoaded(t)
