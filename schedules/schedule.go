@@ -76,3 +76,38 @@ type Job struct {
 	Name     string
 	Schedule Schedule
 }
+
+// Every is the interval of an @every schedule, and 0 for a cron expression:
+// an @every schedule's runs are counted from whenever it starts, so they fall
+// on no fixed times.
+func (s Schedule) Every() time.Duration {
+	if e, ok := s.rule.(every); ok {
+		return e.interval
+	}
+	return 0
+}
+
+// Previous returns the latest run at or before t, looking back no further than
+// within; false when there is none there, and always for an @every schedule
+// (see Every). A job runner that starts late uses it to name the run it is
+// about to make, and to catch up a run it missed.
+func (s Schedule) Previous(t time.Time, within time.Duration) (time.Time, bool) {
+	if s.rule == nil || s.Every() != 0 {
+		return time.Time{}, false
+	}
+	// Look back a minute, then twice as far each time, until a run is found;
+	// then walk forward to the last one not after t.
+	for back := time.Minute; ; back *= 2 {
+		back = min(back, within)
+		run := s.Next(t.Add(-back - time.Nanosecond))
+		if !run.IsZero() && !run.After(t) {
+			for next := s.Next(run); !next.IsZero() && !next.After(t); next = s.Next(next) {
+				run = next
+			}
+			return run.In(t.Location()), true
+		}
+		if back == within {
+			return time.Time{}, false
+		}
+	}
+}
