@@ -49,6 +49,24 @@ type Config struct {
 	// running apply finish before rolling it back. Clock units only.
 	// Default: 1m.
 	ShutdownTimeout Duration `yaml:"shutdown_timeout"`
+	// Queue tunes the daemon's job queue.
+	Queue Queue `yaml:"queue"`
+}
+
+// Queue tunes the daemon's job queue (River, in the ledger's database). Every
+// replica works every queue; the numbers of workers are per replica.
+type Queue struct {
+	// PollWorkers is how many sources one replica polls at once. Default: 4.
+	PollWorkers int `yaml:"poll_workers"`
+	// FileWorkers is how many files one replica applies at once (files of
+	// one brand are applied one after another whatever this says). Default: 2.
+	FileWorkers int `yaml:"file_workers"`
+	// RescueAfter is how long a job may run before it is taken for the job of
+	// a replica that died and run again elsewhere. Running a job twice is
+	// harmless (a file is applied once, under its brand's lock), only wasted
+	// work; a replica that died leaves its files to others after this long.
+	// Clock units. Default: 10m.
+	RescueAfter Duration `yaml:"rescue_after"`
 }
 
 // Schedules are the daemon's own schedules, each a cron expression in the
@@ -404,12 +422,15 @@ const (
 )
 
 var (
-	defaultInquiryMin = Duration{Time: 24 * time.Hour}
-	defaultInquiryMax = Duration{Months: 3}
-	defaultTimeout    = Duration{Time: time.Minute}
-	defaultMinAge     = Duration{Time: time.Minute}
-	defaultStableWait = Duration{Time: 10 * time.Second}
-	defaultShutdown   = Duration{Time: time.Minute}
+	defaultInquiryMin  = Duration{Time: 24 * time.Hour}
+	defaultInquiryMax  = Duration{Months: 3}
+	defaultTimeout     = Duration{Time: time.Minute}
+	defaultMinAge      = Duration{Time: time.Minute}
+	defaultStableWait  = Duration{Time: 10 * time.Second}
+	defaultPollWorkers = 4
+	defaultFileWorkers = 2
+	defaultRescueAfter = Duration{Time: 10 * time.Minute}
+	defaultShutdown    = Duration{Time: time.Minute}
 )
 
 // DefaultSpoolDir is the SpoolDir used when none is configured.
@@ -431,6 +452,11 @@ func (c *Config) WithDefaults() *Config {
 	out.HTTP.Listen = cmp.Or(c.HTTP.Listen, DefaultListen)
 	if out.ShutdownTimeout.IsZero() {
 		out.ShutdownTimeout = defaultShutdown
+	}
+	out.Queue.PollWorkers = cmp.Or(c.Queue.PollWorkers, defaultPollWorkers)
+	out.Queue.FileWorkers = cmp.Or(c.Queue.FileWorkers, defaultFileWorkers)
+	if out.Queue.RescueAfter.IsZero() {
+		out.Queue.RescueAfter = defaultRescueAfter
 	}
 
 	out.Brands = slices.Clone(c.Brands)
@@ -520,6 +546,19 @@ func (b *Brand) Location() *time.Location {
 		return loc
 	}
 	return time.UTC
+}
+
+// AutoResolveBrands are the brands whose inquiries are auto-resolved: those
+// whose contract says so. The config decides: a brand dropped from it keeps its
+// ledger rows but is no longer anyone's to resolve for.
+func (c *Config) AutoResolveBrands() []string {
+	var brands []string
+	for _, b := range c.Brands {
+		if b.Contract.Inquiries.AutoResolve {
+			brands = append(brands, b.ID)
+		}
+	}
+	return brands
 }
 
 // SourceUnusable says why s cannot be used on this machine, or nil: a secret

@@ -491,6 +491,13 @@ func (v *validator) daemon(c *Config) {
 	}
 	v.listen("http.listen", c.HTTP.Listen)
 	v.clockDuration("shutdown_timeout", c.ShutdownTimeout, "60s or 2m")
+	v.clockDuration("queue.rescue_after", c.Queue.RescueAfter, "10m or 1h")
+	if c.Queue.PollWorkers < 0 {
+		v.addf("queue.poll_workers", "%d is negative", c.Queue.PollWorkers)
+	}
+	if c.Queue.FileWorkers < 0 {
+		v.addf("queue.file_workers", "%d is negative", c.Queue.FileWorkers)
+	}
 }
 
 // listen checks a host:port to listen on; the host may be empty (every

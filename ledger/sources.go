@@ -271,3 +271,51 @@ func (l *Ledger) RecordPollSuccess(ctx context.Context, source string, at time.T
 	}
 	return nil
 }
+
+// SourceHealthOf is one source's row of SourcesHealth.
+type SourceHealthOf struct {
+	Source string
+	SourceHealth
+}
+
+// SourcesHealth reads the health of every source ever polled, by name.
+func (l *Ledger) SourcesHealth(ctx context.Context) ([]SourceHealthOf, error) {
+	epoch := time.Time{}
+	rows, err := l.pool.Query(ctx, `SELECT source, failures, coalesce(last_error, ''), coalesce(failing_since, $1),
+			coalesce(next_attempt_at, $1), coalesce(last_success_at, $1)
+		FROM source_health ORDER BY source`, epoch)
+	if err != nil {
+		return nil, fmt.Errorf("ledger: health of the sources: %w", interpretError(err))
+	}
+	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (SourceHealthOf, error) {
+		var h SourceHealthOf
+		err := r.Scan(&h.Source, &h.Failures, &h.LastError, &h.FailingSince, &h.NextAttempt, &h.LastSuccess)
+		return h, err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("ledger: health of the sources: %w", interpretError(err))
+	}
+	return out, nil
+}
+
+// JobCount is how many jobs of one queue are in one state.
+type JobCount struct {
+	Queue string
+	State string
+	Count int
+}
+
+// JobCounts counts the job queue's jobs that are not finished, by queue and
+// state (available, scheduled, running, retryable, pending): its depth.
+func (l *Ledger) JobCounts(ctx context.Context) ([]JobCount, error) {
+	rows, err := l.pool.Query(ctx, `SELECT queue, state::text, count(*) FROM river_job
+		WHERE state NOT IN ('completed', 'cancelled', 'discarded') GROUP BY 1, 2 ORDER BY 1, 2`)
+	if err != nil {
+		return nil, fmt.Errorf("ledger: job counts: %w", interpretError(err))
+	}
+	out, err := pgx.CollectRows(rows, pgx.RowToStructByPos[JobCount])
+	if err != nil {
+		return nil, fmt.Errorf("ledger: job counts: %w", interpretError(err))
+	}
+	return out, nil
+}

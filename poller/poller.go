@@ -521,8 +521,9 @@ func (p *Poller) deliver(ctx context.Context, src ingest.Source, f ingest.File, 
 
 // Applied is a file ApplyWaiting applied, with how it ended.
 type Applied struct {
-	File   ledger.ReceivedFile
-	Result pipeline.Result
+	File     ledger.ReceivedFile
+	Result   pipeline.Result
+	Duration time.Duration
 }
 
 // ApplyWaiting applies the received file fileID, and first every file its
@@ -537,11 +538,12 @@ func (p *Poller) ApplyWaiting(ctx context.Context, fileID int64) ([]Applied, err
 	}
 	var applied []Applied
 	for _, w := range waiting {
+		began := time.Now()
 		res, err := p.Files.ApplyReceived(ctx, w, p.applyParams(w))
 		if err != nil {
 			return applied, err
 		}
-		applied = append(applied, Applied{File: w, Result: res})
+		applied = append(applied, Applied{File: w, Result: res, Duration: time.Since(began)})
 	}
 	return applied, nil
 }

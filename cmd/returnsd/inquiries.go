@@ -20,14 +20,7 @@ func (e *env) autoResolve(ctx context.Context, args []string) error {
 	if len(pos) > 0 {
 		return usagef("inquiries auto-resolve takes no arguments")
 	}
-	// The config decides which brands auto-resolve: a brand dropped from it keeps
-	// its ledger rows but is no longer anyone's to resolve for.
-	var brands []string
-	for _, b := range e.cfg.Brands {
-		if b.Contract.Inquiries.AutoResolve {
-			brands = append(brands, b.ID)
-		}
-	}
+	brands := e.cfg.AutoResolveBrands()
 	if *brand != "" {
 		b, err := e.cfg.Brand(*brand)
 		if err != nil {

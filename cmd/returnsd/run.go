@@ -21,7 +21,11 @@ import (
 const usage = `returnsd applies brands' batch files to the action ledger.
 
 Usage:
-  returnsd migrate                                   bring the database schema up to date
+  returnsd run                                       the daemon: poll the sources, apply their files, lock and
+                                                     pay, auto-resolve inquiries, each on its schedule, until
+                                                     SIGTERM or SIGINT (a second one exits at once)
+  returnsd migrate                                   bring the database schema up to date (the ledger and the
+                                                     job queue)
   returnsd import actions --brand B FILE             load a brand's tracked actions
   returnsd import inquiries --brand B FILE           load partners' action inquiries
   returnsd apply --brand B [--kind K] [--dry-run] [--result FILE] FILE
@@ -116,6 +120,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	switch cmd, rest := args[0], args[1:]; cmd {
 	case "migrate":
 		return e.migrate(ctx, append(rest, global...))
+	case "run":
+		return e.runDaemon(ctx, append(rest, global...))
 	case "apply":
 		return e.apply(ctx, append(rest, global...))
 	case "import":
