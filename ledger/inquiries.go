@@ -125,10 +125,10 @@ SELECT v.*,
             ELSE 'Submission Date ' || to_char(v.submitted AT TIME ZONE v.timezone, ` + localTime + `) || ' is in the future' END
         WHEN 'INQUIRY_TOO_EARLY' THEN 'Submitted ' || to_char(v.submitted AT TIME ZONE v.timezone, ` + localTime + `)
             || '; inquiries for this order open at ' || to_char(v.opens AT TIME ZONE v.timezone, ` + localTime + `)
-            || ', ' || v.window_min || ' after the order date'
+            || ', ' || interval_words(v.window_min) || ' after the order date'
         WHEN 'INQUIRY_TOO_LATE' THEN 'Submitted ' || to_char(v.submitted AT TIME ZONE v.timezone, ` + localTime + `)
             || '; inquiries for this order closed at ' || to_char(v.closes AT TIME ZONE v.timezone, ` + localTime + `)
-            || ', ' || v.window_max || ' after the order date'
+            || ', ' || interval_words(v.window_max) || ' after the order date'
         WHEN 'INQUIRY_ALREADY_OPEN' THEN 'Partner ' || v.partner_id || ' already has an open inquiry ('
             || v.open_inquiry || ') for order ' || v.oid
         ELSE v.message
@@ -296,7 +296,9 @@ SELECT v.*,
         WHEN 'UNKNOWN_TRACKER' THEN 'Action Tracker ' || v.tracker || ' is not a tracker of this program'
         WHEN 'TRANSACTION_DATE_REQUIRED' THEN 'A VALID resolution needs a Transaction Date; the inquiry has none'
         WHEN 'FUTURE_DATE' THEN 'Transaction Date ' || to_char(v.event_date AT TIME ZONE v.timezone, ` + localTime + `) || ' is in the future'
-        WHEN 'SALE_AMOUNT_LIMIT' THEN 'The inquiry''s Sale Amount ' || v.amount || ' is over the limit of 5,000,000'
+        WHEN 'SALE_AMOUNT_LIMIT' THEN CASE WHEN v.sale_amount IS NOT NULL
+            THEN 'Sale Amount ' || v.sale_amount || ' is over the limit of 5,000,000'
+            ELSE 'The inquiry''s Sale Amount ' || v.amount || ' is over the limit of 5,000,000; give the Sale Amount in the file' END
         WHEN 'AMOUNT_REQUIRED' THEN 'A VALID sale needs a Sale Amount or a Final Payout; the inquiry has no sale amount'
         ELSE v.message
     END AS verdict_message

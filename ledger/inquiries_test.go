@@ -119,10 +119,10 @@ func TestImportInquiries(t *testing.T) {
 			at(inquiry("closes", 79, "W-1", jan31), time.Date(2026, 4, 30, 10, 0, 0, 0, newYork)),
 			at(inquiry("late", 80, "W-1", jan31), time.Date(2026, 4, 30, 10, 1, 0, 0, newYork)),
 		)
-		wantCode(t, got[2], outcome.Rejected, outcome.InquiryTooEarly, "open at 2026-02-01 10:00")
+		wantCode(t, got[2], outcome.Rejected, outcome.InquiryTooEarly, "open at 2026-02-01 10:00, 24 hours after the order date")
 		wantOutcome(t, got[3], outcome.Applied, "")
 		wantOutcome(t, got[4], outcome.Applied, "")
-		wantCode(t, got[5], outcome.Rejected, outcome.InquiryTooLate, "closed at 2026-04-30 10:00")
+		wantCode(t, got[5], outcome.Rejected, outcome.InquiryTooLate, "closed at 2026-04-30 10:00, 3 months after the order date")
 	})
 
 	t.Run("The24HoursFollowTheBrandsClockAcrossTheDSTChange", func(t *testing.T) {
@@ -431,6 +431,22 @@ func TestApplyInquiryResolutions(t *testing.T) {
 		_, got = b.resolve(l, "acme", now, r5)
 		wantOutcome(t, got[2], outcome.Applied, "")
 		wantAction(t, b.action(l, b.inquiry(l, "Q-2").ActionID), "PENDING", "0.00", "4.00")
+	})
+
+	t.Run("ASaleAmountOverTheLimitIsNamedWhereItCameFrom", func(t *testing.T) {
+		t.Parallel()
+		l, b := setup(t)
+		big := inquiry("Q-2", 77, "A-2", recent)
+		big.SaleAmount = amt("6000000.00")
+		b.importInquiries(l, "acme", now, inquiry("Q-1", 77, "A-1", recent), big)
+		inFile := valid("Q-1")
+		inFile.SaleAmount, inFile.HasSaleAmount = amt("5000000.01"), true
+		_, got := b.resolve(l, "acme", now, inFile, valid("Q-2"))
+		wantCode(t, got[2], outcome.Rejected, outcome.SaleAmountLimit, "Sale Amount 5000000.01 is over the limit")
+		if strings.Contains(got[2].Message, "inquiry") {
+			t.Errorf("the row's own amount is blamed on the inquiry: %q", got[2].Message)
+		}
+		wantCode(t, got[3], outcome.Rejected, outcome.SaleAmountLimit, "The inquiry's Sale Amount 6000000.00 is over the limit")
 	})
 }
 
