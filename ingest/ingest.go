@@ -134,23 +134,26 @@ func SafeName(name string) bool {
 }
 
 // Wanted reports whether a file name passes the include patterns (any; none means
-// all) and no exclude pattern. Our own result_* and receipt_* files are never wanted.
-func Wanted(name string, include, exclude []string) bool {
+// all) and no exclude pattern, ignoring case: *.csv takes RETURNS_SAP.CSV, which
+// SAP and Windows clients write. Our own result_* and receipt_* files are never
+// wanted. why says which rule left a file out.
+func Wanted(name string, include, exclude []string) (ok bool, why string) {
 	if filename.IsOurs(name) {
-		return false
+		return false, "a file returnsd writes (result_*, receipt_*)"
 	}
+	folded := strings.ToLower(name)
 	for _, pat := range exclude {
-		if ok, _ := path.Match(pat, name); ok {
-			return false
+		if ok, _ := path.Match(strings.ToLower(pat), folded); ok {
+			return false, "matches exclude " + pat
 		}
 	}
 	if len(include) == 0 {
-		return true
+		return true, ""
 	}
 	for _, pat := range include {
-		if ok, _ := path.Match(pat, name); ok {
-			return true
+		if ok, _ := path.Match(strings.ToLower(pat), folded); ok {
+			return true, ""
 		}
 	}
-	return false
+	return false, "matches no include pattern (" + strings.Join(include, " ") + ")"
 }

@@ -21,6 +21,14 @@ func Format(b *config.Brand) processors.Format {
 	}
 }
 
+// ExportFormat is how the platform's own exports are read (import actions,
+// import inquiries): the canonical format, UTF-8 with '.' decimals and the
+// canonical headers, whatever the brand's file_format says of the files the
+// brand writes (SPEC §8); dates without an offset in the brand's timezone.
+func ExportFormat(b *config.Brand) processors.Format {
+	return processors.Format{Location: b.Location()}
+}
+
 // Limits are the config's file limits for the processors; zero fields take
 // processors' defaults.
 func Limits(l config.Limits) processors.Limits {

@@ -338,13 +338,15 @@ func (p *Poller) candidates(listed []ingest.File, cfg *config.Source) ([]ingest.
 	}
 	var out []ingest.File
 	for _, f := range listed {
+		wanted, why := ingest.Wanted(f.Name, cfg.Include, cfg.Exclude)
 		switch {
 		case !ingest.SafeName(f.Name):
 			p.logger().Warn("file name refused: not a plain file name", "source", cfg.Name, "name", f.Name)
 		case filename.IsOurs(f.Name):
 		case cfg.DoneMarker != "" && strings.HasSuffix(f.Name, cfg.DoneMarker):
-		case f.Refusal == nil && !ingest.Wanted(f.Name, cfg.Include, cfg.Exclude):
+		case f.Refusal == nil && !wanted:
 			// A refused message is taken whatever its name: it must be quarantined.
+			p.logger().Debug("file not taken", "source", cfg.Name, "file", f.Name, "why", why)
 		default:
 			out = append(out, f)
 		}

@@ -87,8 +87,12 @@ func (e *env) runFileCommand(ctx context.Context, c *fileCommand, args []string)
 	}
 	defer out.discard()
 	bar := newProgressBar(e.stderr)
+	format := pipeline.Format(b)
+	if c.kind == processors.Actions || c.kind == processors.Inquiries {
+		format = pipeline.ExportFormat(b) // the platform's export, not the brand's file
+	}
 	res, err := e.pipeline(l).Process(ctx, pipeline.Params{
-		Brand: b.ID, Format: pipeline.Format(b), Source: "cli", Actor: e.actor(), Path: path,
+		Brand: b.ID, Format: format, Source: "cli", Actor: e.actor(), Path: path,
 		Kind: c.kind, DryRun: *c.dryRun, Result: out.tmp, Progress: bar.update,
 	})
 	bar.done()

@@ -561,3 +561,28 @@ func sameSet(a, b []string) bool {
 	slices.Sort(b)
 	return slices.Equal(a, b)
 }
+
+func TestImportsReadThePlatformsCanonicalFormat(t *testing.T) {
+	t.Parallel()
+	c, b := setup(t)
+	c.mustRun("migrate")
+	// globex writes windows-1252 with decimal commas and German headers; the
+	// platform's own export of its actions is UTF-8 with decimal points.
+	actions := b.path("globex_actions.csv")
+	os.WriteFile(actions, []byte("ActionId,PartnerId,ActionTrackerId,Oid,EventDate,Amount,Currency\n"+
+		"7001,55,2001,BESTELLUNG-Ä1,2026-11-02T10:00:00+01:00,100.00,EUR\n"), 0o644)
+	out := c.mustRun("import", "actions", "--brand", "globex", actions)
+	if !strings.Contains(out, "applied 1, rejected 0") {
+		t.Fatalf("import actions:\n%s", out)
+	}
+	inquiries := b.path("globex_inquiries.csv")
+	os.WriteFile(inquiries, []byte("Inquiry Id,PartnerId,Order Id,Transaction Date,Type,Sale Amount\n"+
+		"G-1,55,BESTELLUNG-Ä2,2026-11-02T10:00:00+01:00,UNTRACKED,12.50\n"), 0o644)
+	out = c.mustRun("import", "inquiries", "--brand", "globex", inquiries)
+	if strings.Contains(out, "INVALID_AMOUNT") || strings.Contains(out, "UNDECODABLE") {
+		t.Fatalf("import inquiries read the export in the brand's format:\n%s", out)
+	}
+	if got := c.mustRun("export", "actions", "--brand", "globex"); !strings.Contains(got, "7001,") || !strings.Contains(got, "BESTELLUNG-Ä1") {
+		t.Errorf("export:\n%s", got)
+	}
+}

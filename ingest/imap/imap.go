@@ -378,8 +378,9 @@ func (s *Source) filesOf(m *message, base string) []filePart {
 				// its other files are done.
 				m.failed = true
 				skipped = append(skipped, fmt.Sprintf("%q is not a plain file name", p.name))
-			case !ingest.Wanted(p.name, s.cfg.Include, s.cfg.Exclude):
-				skipped = append(skipped, fmt.Sprintf("%s is excluded by include/exclude (or is a result file)", p.name))
+			case !wanted(p.name, &s.cfg):
+				_, why := ingest.Wanted(p.name, s.cfg.Include, s.cfg.Exclude)
+				skipped = append(skipped, fmt.Sprintf("%s %s", p.name, why))
 			default:
 				m.takeable[f.Path] = true
 			}
@@ -798,3 +799,8 @@ func (c *deadlineConn) Write(b []byte) (int, error) {
 func (c *deadlineConn) SetDeadline(time.Time) error      { return nil }
 func (c *deadlineConn) SetReadDeadline(time.Time) error  { return nil }
 func (c *deadlineConn) SetWriteDeadline(time.Time) error { return nil }
+
+func wanted(name string, cfg *config.Source) bool {
+	ok, _ := ingest.Wanted(name, cfg.Include, cfg.Exclude)
+	return ok
+}

@@ -125,6 +125,14 @@ func Run(t *testing.T, newSource NewSource) {
 		h.wantFiles(h.Dir, []string{"b.txt", "skip_c.csv"})
 	})
 
+	t.Run("IncludePatternsMatchIgnoringCase", func(t *testing.T) {
+		t.Parallel()
+		h := Setup(t, newSource, func(c *config.Source) { c.Include = []string{"*.csv"} })
+		h.Put("RETURNS_SAP.CSV", ReturnsFile(5001, "sap"), time.Hour)
+		h.Poll()
+		h.WantStatus(h.Poll(), "RETURNS_SAP.CSV", outcome.Completed)
+	})
+
 	t.Run("OurOwnResultAndReceiptFilesAreNeverTaken", func(t *testing.T) {
 		t.Parallel()
 		h := Setup(t, newSource)
