@@ -110,6 +110,7 @@ const (
 	DuplicateColumn   QuarantineCode = "DUPLICATE_COLUMN"
 	EmptyFile         QuarantineCode = "EMPTY_FILE"
 	UnsafeArchive     QuarantineCode = "UNSAFE_ARCHIVE"
+	DamagedFile       QuarantineCode = "DAMAGED_FILE"
 	UnsupportedFormat QuarantineCode = "UNSUPPORTED_FORMAT"
 	SenderNotAllowed  QuarantineCode = "SENDER_NOT_ALLOWED"
 	// Codes of mail sources: a message refused whole, never applied.
@@ -121,7 +122,7 @@ const (
 // QuarantineCodes lists every quarantine code, in documentation order.
 var QuarantineCodes = []QuarantineCode{
 	FileTooLarge, TooManyRows, FieldTooLarge, Undecodable, UnknownKind, MissingColumn,
-	DuplicateColumn, EmptyFile, UnsafeArchive, UnsupportedFormat, SenderNotAllowed,
+	DuplicateColumn, EmptyFile, UnsafeArchive, DamagedFile, UnsupportedFormat, SenderNotAllowed,
 	SenderNotAuthenticated, NoRoute, NoAttachment,
 }
 

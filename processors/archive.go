@@ -14,6 +14,7 @@ import (
 	"os"
 	"path"
 	"slices"
+	"strconv"
 	"strings"
 
 	"github.com/returnsd/returnsd/outcome"
@@ -57,8 +58,10 @@ func (o *opener) openZip(r io.ReaderAt, size int64, name string, depth int) (rec
 		if o.progress.err.Load() != nil {
 			return nil, err
 		}
-		return nil, &FileError{Code: outcome.UnsupportedFormat, Reason: fmt.Sprintf(
-			"%s is not a readable zip archive (%v)", displayName(name), err)}
+		// It starts like a zip (that is how it got here), but its directory at the
+		// end cannot be read: cut short, most likely.
+		return nil, &FileError{Code: outcome.DamagedFile, Reason: fmt.Sprintf(
+			"%s is a damaged or truncated zip archive (%s)", displayName(name), printable(err.Error()))}
 	}
 	if isWorkbook(zr) {
 		return o.openXLSX(r, size, zr, name)
@@ -103,14 +106,19 @@ func (o *opener) openZip(r io.ReaderAt, size int64, name string, depth int) (rec
 	if err := o.checkDeclared(e, name); err != nil {
 		return nil, err
 	}
-	return o.openStream(o.openEntry(e), e.Name, depth+1)
+	return o.openStream(o.openEntry(e, new(int64)), e.Name, depth+1)
 }
 
 // openEntry inflates a zip entry itself rather than through zip.File.Open, which
 // refuses an entry that outgrows its header with a bare ErrFormat before the bytes
 // can be counted: here the count is ours, trusting no header, and a bomb with a
-// lying header is reported as one.
-func (o *opener) openEntry(e *zip.File) io.Reader {
+// lying header is reported as one. The bytes are counted into inflated, which
+// the entries of one workbook share.
+func (o *opener) openEntry(e *zip.File, inflated *int64) io.Reader {
+	return o.openEntryLimited(e, inflated, o.expansionLimit())
+}
+
+func (o *opener) openEntryLimited(e *zip.File, inflated *int64, limit int64) io.Reader {
 	raw, err := e.OpenRaw()
 	if err != nil {
 		return errReader{err}
@@ -121,20 +129,37 @@ func (o *opener) openEntry(e *zip.File) io.Reader {
 		o.closers = append(o.closers, fr.Close)
 		r = fr
 	}
-	r = &expansionReader{r: r, limit: o.expansionLimit(), o: o, name: e.Name}
+	r = &expansionReader{r: r, n: inflated, limit: limit, o: o, name: e.Name}
 	return &crcReader{r: r, hash: crc32.NewIEEE(), want: e.CRC32, name: e.Name}
 }
 
-// checkDeclared refuses a zip entry by its header sizes before a byte of it is
-// inflated: a bomb is turned away at once instead of after counting to the limit.
+// checkDeclared refuses a zip entry whose header declares a bomb before a byte of
+// it is used. A header is only a claim, and a damaged one claims nonsense: so an
+// entry declared over the limits is inflated and counted (into nothing, its
+// memory bounded) to tell a bomb, refused as UNSAFE_ARCHIVE, from a damaged
+// header, which is DAMAGED_FILE unless the entry itself checks out.
 func (o *opener) checkDeclared(e *zip.File, archive string) error {
-	limit := uint64(o.expansionLimit())
-	ratio := uint64(o.limits.MaxExpansionRatio)
-	if e.UncompressedSize64 > limit ||
-		(e.UncompressedSize64 > expansionFloor && e.UncompressedSize64 > ratio*max(e.CompressedSize64, 1)) {
-		return o.tooLarge(archive+"/"+e.Name, true, e.UncompressedSize64)
+	limit := o.expansionLimit()
+	if e.UncompressedSize64 > expansionFloor {
+		// The whole file's ratio also holds for each entry.
+		limit = min(limit, max(expansionFloor, int64(min(uint64(o.limits.MaxExpansionRatio)*max(e.CompressedSize64, 1), 1<<62))))
 	}
-	return nil
+	if e.UncompressedSize64 <= uint64(limit) {
+		return nil
+	}
+	_, err := io.Copy(io.Discard, o.openEntryLimited(e, new(int64), limit))
+	var fe *FileError
+	switch {
+	case err == nil:
+		return nil // only the header was wrong: the content is whole and within the limits
+	case o.progress.err.Load() != nil:
+		return err
+	case errors.As(err, &fe) && fe.Code == outcome.UnsafeArchive:
+		return o.tooLarge(archive+"/"+e.Name, true, e.UncompressedSize64)
+	case errors.As(err, &fe):
+		return err
+	}
+	return o.damaged(archive+"/"+e.Name, err)
 }
 
 // unsafeEntryName reports a name that would escape a folder if extracted ("zip
@@ -165,7 +190,7 @@ func (o *opener) openNestedZip(br *bufio.Reader, name string, depth int) (record
 	o.closers = append(o.closers, func() error {
 		return errors.Join(tmp.Close(), os.Remove(tmp.Name()))
 	})
-	limited := &expansionReader{r: br, limit: o.expansionLimit(), o: o, name: name}
+	limited := &expansionReader{r: br, n: new(int64), limit: o.expansionLimit(), o: o, name: name}
 	n, err := io.Copy(tmp, limited)
 	if err != nil {
 		return nil, err
@@ -187,11 +212,15 @@ func (o *opener) openGzip(r io.Reader, name string, depth int) (recordSource, er
 	if zr.Name == "" || inner == "." || inner == "/" {
 		inner = strings.TrimSuffix(strings.TrimSuffix(name, ".gz"), ".gzip")
 	}
-	return o.openStream(&expansionReader{r: zr, limit: o.expansionLimit(), o: o, name: name}, inner, depth+1)
+	return o.openStream(&expansionReader{r: zr, n: new(int64), limit: o.expansionLimit(), o: o, name: name}, inner, depth+1)
 }
 
 // checkGzipTrailer reads the size a gzip stream declares in its last four bytes
-// (modulo 4 GiB, so only ever a hint) to refuse an obvious bomb without inflating it.
+// (modulo 4 GiB, so only ever a hint) to refuse a bomb before its content is
+// used. The last four bytes of a stream cut short are whatever it was cut at, so
+// a stream declaring more than the limit is inflated and counted (into nothing)
+// first: a bomb is refused as UNSAFE_ARCHIVE, a cut-off or damaged stream is
+// DAMAGED_FILE.
 func (o *opener) checkGzipTrailer(r io.ReaderAt, size int64, name string) error {
 	if size < 18 { // header + trailer; anything shorter fails in gzip.NewReader
 		return nil
@@ -201,17 +230,56 @@ func (o *opener) checkGzipTrailer(r io.ReaderAt, size int64, name string) error 
 		return err
 	}
 	declared := uint64(binary.LittleEndian.Uint32(trailer[:]))
-	if declared > uint64(o.expansionLimit()) {
+	if declared <= uint64(o.expansionLimit()) {
+		return nil
+	}
+	zr, err := gzip.NewReader(io.NewSectionReader(r, 0, size))
+	if err != nil {
+		return o.damaged(name, err)
+	}
+	defer zr.Close()
+	_, err = io.Copy(io.Discard, &expansionReader{r: zr, n: new(int64), limit: o.expansionLimit(), o: o, name: name})
+	var fe *FileError
+	switch {
+	case err == nil:
+		return nil // unreachable: gzip checks the trailer's size against the content
+	case o.progress.err.Load() != nil:
+		return err
+	case errors.As(err, &fe) && fe.Code == outcome.UnsafeArchive:
 		return o.tooLarge(name, true, declared)
 	}
-	return nil
+	return o.damaged(name, err)
+}
+
+// damaged says what is wrong with a compressed stream that could not be read to
+// its end: the archive is the brand's to send again, not ours to retry.
+func (o *opener) damaged(name string, err error) *FileError {
+	var fe *FileError
+	if errors.As(err, &fe) {
+		return fe
+	}
+	var corrupt flate.CorruptInputError
+	var what string
+	switch {
+	case errors.Is(err, io.ErrUnexpectedEOF):
+		what = "is truncated: it ends in the middle of its compressed data"
+	case errors.Is(err, gzip.ErrChecksum):
+		what = "is damaged: its content does not match its checksum"
+	case errors.Is(err, gzip.ErrHeader):
+		what = "is damaged: its gzip header is invalid"
+	case errors.As(err, &corrupt):
+		what = fmt.Sprintf("is damaged: its compressed data is corrupt at byte %d", int64(corrupt))
+	default:
+		what = fmt.Sprintf("is damaged or truncated (%s)", printable(err.Error()))
+	}
+	return &FileError{Code: outcome.DamagedFile, Reason: fmt.Sprintf("%s %s", displayName(name), what)}
 }
 
 // expansionReader counts the bytes a decompressor actually yields and stops at the
 // limit, whatever the archive's headers claim.
 type expansionReader struct {
 	r     io.Reader
-	n     int64
+	n     *int64 // shared by the parts of one workbook
 	limit int64
 	o     *opener
 	name  string
@@ -219,8 +287,8 @@ type expansionReader struct {
 
 func (e *expansionReader) Read(p []byte) (int, error) {
 	n, err := e.r.Read(p)
-	e.n += int64(n)
-	if e.n > e.limit {
+	*e.n += int64(n)
+	if *e.n > e.limit {
 		return 0, e.o.tooLarge(e.name, false, 0)
 	}
 	return n, err
@@ -238,8 +306,8 @@ func (c *crcReader) Read(p []byte) (int, error) {
 	n, err := c.r.Read(p)
 	c.hash.Write(p[:n])
 	if err == io.EOF && c.want != 0 && c.hash.Sum32() != c.want {
-		return n, &FileError{Code: outcome.UnsupportedFormat, Reason: fmt.Sprintf(
-			"%q in the archive is damaged (checksum mismatch)", c.name)}
+		return n, &FileError{Code: outcome.DamagedFile, Reason: fmt.Sprintf(
+			"%s in the archive is damaged: its content does not match its checksum", strconv.Quote(c.name))}
 	}
 	return n, err
 }

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"path"
+	"strconv"
 	"strings"
 	"sync/atomic"
 
@@ -268,7 +269,7 @@ func (o *opener) translate(err error) error {
 	if err == nil || errors.As(err, &fe) || o.progress.err.Load() != nil {
 		return err
 	}
-	return &FileError{Code: outcome.UnsupportedFormat, Reason: fmt.Sprintf("the file is damaged or truncated: %v", err)}
+	return o.damaged("", err)
 }
 
 func displayName(name string) string {
@@ -276,6 +277,17 @@ func displayName(name string) string {
 		return "the file"
 	}
 	return fmt.Sprintf("%q", name)
+}
+
+// printable makes text taken from a file or a library's error fit a one-line
+// reason: valid UTF-8, control characters escaped, at most 200 characters.
+func printable(s string) string {
+	q := strconv.Quote(s)
+	q = q[1 : len(q)-1]
+	if r := []rune(q); len(r) > 200 {
+		q = string(r[:200]) + "…"
+	}
+	return q
 }
 
 // progressReaderAt remembers where the last read ended (files are read front to

@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"compress/flate"
 	"compress/gzip"
+	"encoding/binary"
 	"errors"
 	"hash/crc32"
 	"io"
@@ -283,7 +284,7 @@ func TestOpenQuarantines(t *testing.T) {
 		if err == nil {
 			_, _, err = readAll(t, tb)
 		}
-		wantFileError(t, err, outcome.UnsupportedFormat, "damaged")
+		wantFileError(t, err, outcome.DamagedFile, "compressed data")
 	})
 	t.Run("AZipEntryWithABadChecksum", func(t *testing.T) {
 		var b bytes.Buffer
@@ -296,7 +297,7 @@ func TestOpenQuarantines(t *testing.T) {
 		if err == nil {
 			_, _, err = readAll(t, tb)
 		}
-		wantFileError(t, err, outcome.UnsupportedFormat, "checksum")
+		wantFileError(t, err, outcome.DamagedFile, "checksum")
 	})
 }
 
@@ -417,4 +418,62 @@ func TestOffsetGrowsWhileReading(t *testing.T) {
 	if len(seen) < 5 || seen[len(seen)-1] != int64(len(data)) {
 		t.Errorf("offsets %v for a %d-byte file", seen, len(data))
 	}
+}
+
+func TestOpenTellsADamagedArchiveFromABomb(t *testing.T) {
+	data := typicalUpdates(200)
+	t.Run("AGzipCutAnywhereIsDamagedNeverABomb", func(t *testing.T) {
+		gz := gzipBytes(t, "a.csv", data)
+		limit := (&opener{limits: Limits{}.WithDefaults(), size: int64(len(gz))}).expansionLimit()
+		nonsense := 0 // cuts whose last four bytes declare more than the limit
+		for cut := 2; cut < len(gz); cut++ {
+			b := gz[:cut]
+			if len(b) >= 18 && int64(binary.LittleEndian.Uint32(b[len(b)-4:])) > limit {
+				nonsense++
+			}
+			tb, err := openBytes(t, b, "a.csv.gz", Format{}, Limits{})
+			if err == nil {
+				_, _, err = readAll(t, tb)
+			}
+			var fe *FileError
+			if !errors.As(err, &fe) || fe.Code != outcome.DamagedFile || strings.Contains(fe.Reason, "declares") {
+				t.Fatalf("cut after %d of %d bytes: %v, want DAMAGED_FILE", cut, len(gz), err)
+			}
+		}
+		if nonsense == 0 {
+			t.Fatal("no cut declared a size over the limit: the test proves nothing")
+		}
+		t.Logf("%d cuts, %d of them declaring more than %d bytes", len(gz)-2, nonsense, limit)
+	})
+	t.Run("AZipCutAnywhereIsDamaged", func(t *testing.T) {
+		z := zipBytes(t, zipEntry{"a.csv", data})
+		for cut := 4; cut < len(z); cut += 7 {
+			tb, err := openBytes(t, z[:cut], "a.zip", Format{}, Limits{})
+			if err == nil {
+				_, _, err = readAll(t, tb)
+			}
+			wantFileError(t, err, outcome.DamagedFile)
+		}
+	})
+	t.Run("AZipHeaderDamagedToDeclareABombIsReadWhenItsContentChecksOut", func(t *testing.T) {
+		z := zipBytes(t, zipEntry{"a.csv", []byte(simpleCSV)})
+		dir := bytes.LastIndex(z, []byte("PK\x01\x02")) // the central directory's entry
+		binary.LittleEndian.PutUint32(z[dir+24:], 0x7fffffff)
+		tb, err := openBytes(t, z, "a.zip", Format{}, Limits{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, rows, err := readAll(t, tb)
+		if err != nil || !reflect.DeepEqual(rows, simpleRows) {
+			t.Errorf("rows %+v, %v; want the file's rows", rows, err)
+		}
+	})
+	t.Run("AZipHeaderDeclaringABombOverDamagedContentIsDamaged", func(t *testing.T) {
+		z := zipBytes(t, zipEntry{"a.csv", data})
+		dir := bytes.LastIndex(z, []byte("PK\x01\x02"))
+		binary.LittleEndian.PutUint32(z[dir+24:], 0x7fffffff)
+		z[40] ^= 0xff // in the deflated data
+		_, err := openBytes(t, z, "a.zip", Format{}, Limits{})
+		wantFileError(t, err, outcome.DamagedFile)
+	})
 }
