@@ -64,7 +64,7 @@ func (o *opener) openZip(r io.ReaderAt, size int64, name string, depth int) (rec
 			"%s is a damaged or truncated zip archive (%s)", displayName(name), printable(err.Error()))}
 	}
 	if isWorkbook(zr) {
-		return o.openXLSX(r, size, zr, name)
+		return o.openXLSX(zr, name)
 	}
 	if depth >= maxNesting {
 		return nil, &FileError{Code: outcome.UnsupportedFormat, Reason: fmt.Sprintf(

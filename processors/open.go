@@ -49,9 +49,10 @@ type Table struct {
 // f.Encoding second. A file that cannot be read at all is a *FileError: the caller
 // quarantines it. Other errors come from reading r and are worth a retry.
 //
-// Memory stays bounded by the limits, not by the size of the file. A .xlsx (or an
-// archive nested in an archive) is the exception that proves it: it is held in
-// memory or a temporary file of at most l's sizes, which Close removes.
+// Memory stays bounded by the limits, not by the size of the file. A .xlsx's
+// shared strings are held in memory (compactly, within the expansion limit), and
+// an archive nested in an archive is spooled to a temporary file of at most l's
+// sizes, which Close removes.
 func Open(r io.ReaderAt, size int64, name string, f Format, l Limits) (*Table, error) {
 	l = l.WithDefaults()
 	if size > l.MaxFileBytes {
@@ -141,7 +142,7 @@ func (t *Table) Next() (Record, error) {
 }
 
 // Offset returns how many bytes of the received file have been read so far, for a
-// progress bar. A .xlsx is read whole when it is opened.
+// progress bar.
 func (t *Table) Offset() int64 { return t.progress.pos.Load() }
 
 // Close releases what Open holds: decompressors, temporary files.
