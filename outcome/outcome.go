@@ -20,6 +20,7 @@ type Code string
 // Row codes. Keep docs/outcomes.md in step: TestEveryCodeIsDocumented checks it.
 const (
 	MalformedRow             Code = "MALFORMED_ROW"
+	UnknownValue             Code = "UNKNOWN_VALUE"
 	InvalidActionID          Code = "INVALID_ACTION_ID"
 	InvalidOperation         Code = "INVALID_OPERATION"
 	InvalidAmount            Code = "INVALID_AMOUNT"
@@ -64,7 +65,7 @@ const (
 
 // Codes lists every row code, in the order docs/outcomes.md documents them.
 var Codes = []Code{
-	MalformedRow, InvalidActionID, InvalidOperation, InvalidAmount, InvalidCurrency,
+	MalformedRow, UnknownValue, InvalidActionID, InvalidOperation, InvalidAmount, InvalidCurrency,
 	InvalidCustomerStatus, InvalidDate, FutureDate, FieldTooLong, ReasonRequired,
 	InvalidReason, AmountRequired, ActionReferenceRequired, ActionTrackerRequired,
 	ActionNotFound, ActionLocked, ActionReversed, CPCNotReversible,

@@ -23,6 +23,13 @@ type Record struct {
 	// Fields are the record's cells as written, untrimmed. The slice is reused by
 	// the next call to Next; the strings stay valid.
 	Fields []string
+	// Unknown lists, in ascending order, the columns whose value the file does
+	// not hold: a workbook's formula saved without its result, or an error value
+	// (#N/A, #DIV/0!). Their Fields show what was written instead, "=100*0.6" or
+	// "#DIV/0!", never a blank, and a reader that reads such a cell rejects the
+	// row UNKNOWN_VALUE. Nil for nearly every row, and for every row of a text
+	// file. The slice is reused by the next call to Next.
+	Unknown []int
 }
 
 // recordSource yields every record of a file, blank ones included, so that line
@@ -31,10 +38,18 @@ type recordSource interface {
 	next() (line int, fields []string, err error)
 }
 
+// unknownSource is a recordSource whose cells can hold values it cannot tell: a
+// workbook's.
+type unknownSource interface {
+	// unknownColumns returns Record.Unknown of the record next returned last.
+	unknownColumns() []int
+}
+
 // Table is one received file read as a header and records, whatever its container
 // (plain text, .xlsx, .zip, .gz) and encoding.
 type Table struct {
 	src      recordSource
+	unknowns unknownSource // src, when its cells can be unknown
 	header   []string
 	maxRows  int
 	rows     int
@@ -78,6 +93,7 @@ func Open(r io.ReaderAt, size int64, name string, f Format, l Limits) (*Table, e
 	}
 	src, err := o.openAt(o.progress, size, name, 0)
 	t := &Table{src: src, maxRows: l.MaxRows, progress: o.progress, opener: o, closers: o.closers}
+	t.unknowns, _ = src.(unknownSource)
 	if err == nil {
 		err = t.readHeader()
 	}
@@ -137,7 +153,11 @@ func (t *Table) Next() (Record, error) {
 				"the file has more than %d rows; split it into smaller files", t.maxRows)}
 			return Record{}, t.err
 		}
-		return Record{Line: line, Fields: fields}, nil
+		rec := Record{Line: line, Fields: fields}
+		if t.unknowns != nil {
+			rec.Unknown = t.unknowns.unknownColumns()
+		}
+		return rec, nil
 	}
 }
 

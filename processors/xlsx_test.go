@@ -76,6 +76,136 @@ func headerRow(headers ...string) string {
 	return xrow(1, cells...)
 }
 
+func TestXLSXCellsWithoutAKnownValue(t *testing.T) {
+	t.Run("AnAmountFormulaWithoutItsResultRejectsTheRowInsteadOfReversingTheAction", func(t *testing.T) {
+		data := xlsxPackage(t, sheetXML(
+			headerRow("ActionId", "Amount", "Reason"),
+			xrow(2, num("A2", "5001"), `<c r="B2"><f>100*0.6</f></c>`, text("C2", "ITEM_RETURNED")),
+			xrow(3, num("A3", "5002"), text("C3", "ITEM_RETURNED")),
+		))
+		rows, fields := readUpdatesWithFields(t, data)
+		if rows[0].Err == nil || rows[0].Err.Code != outcome.UnknownValue {
+			t.Fatalf("line 2 read as %+v, want rejected UNKNOWN_VALUE", rows[0])
+		}
+		want := "Amount is a formula (=100*0.6) whose value the file does not hold; save the file from a program that calculates formulas, or paste the values"
+		if rows[0].Err.Message != want {
+			t.Errorf("message %q, want %q", rows[0].Err.Message, want)
+		}
+		if fields[0][1] != "=100*0.6" {
+			t.Errorf("the result file would show the Amount as %q, want the formula as written", fields[0][1])
+		}
+		if rows[1].Err != nil || rows[1].Operation != Reverse {
+			t.Errorf("line 3, truly without an Amount, read as %+v, want a REVERSE", rows[1])
+		}
+	})
+	t.Run("AnErrorValueRejectsTheRowNamingTheError", func(t *testing.T) {
+		for _, e := range []string{"#DIV/0!", "#N/A", "#REF!"} {
+			data := xlsxPackage(t, sheetXML(
+				headerRow("ActionId", "Amount", "Reason"),
+				xrow(2, num("A2", "5001"), `<c r="B2" t="e"><f>A1/0</f><v>`+e+`</v></c>`, text("C2", "ORDER_UPDATE")),
+			))
+			rows, fields := readUpdatesWithFields(t, data)
+			if rows[0].Err == nil || rows[0].Err.Code != outcome.UnknownValue ||
+				!strings.Contains(rows[0].Err.Message, "Amount holds the spreadsheet error "+e) {
+				t.Errorf("%s read as %+v", e, rows[0])
+			}
+			if fields[0][1] != e {
+				t.Errorf("the cell reads %q, want %q", fields[0][1], e)
+			}
+		}
+	})
+	t.Run("AStringFormulaWithoutItsResultIsUnknownToo", func(t *testing.T) {
+		data := xlsxPackage(t, sheetXML(
+			headerRow("ActionId", "Reason"),
+			xrow(2, num("A2", "5001"), `<c r="B2" t="str"><f>IF(A2&gt;0,"RETURNED","")</f></c>`),
+		))
+		rows, _ := readUpdatesWithFields(t, data)
+		if rows[0].Err == nil || rows[0].Err.Code != outcome.UnknownValue || !strings.Contains(rows[0].Err.Message, `(=IF(A2>0,"RETURNED",""))`) {
+			t.Errorf("read as %+v", rows[0])
+		}
+	})
+	t.Run("AFormulaWithItsResultReadsAsTheResult", func(t *testing.T) {
+		data := xlsxPackage(t, sheetXML(
+			headerRow("ActionId", "Amount", "Reason"),
+			xrow(2, num("A2", "5001"), `<c r="B2"><f>100*0.6</f><v>60.000000000000007</v></c>`, `<c r="C2" t="str"><f>"ORDER_"&amp;"UPDATE"</f><v>ORDER_UPDATE</v></c>`),
+		))
+		rows, _ := readUpdatesWithFields(t, data)
+		if rows[0].Err != nil || rows[0].Amount != 6000 || rows[0].Operation != Modify {
+			t.Errorf("read as %+v, want MODIFY to 60.00", rows[0])
+		}
+	})
+	t.Run("AnUnknownCellInAColumnNoRuleReadsIsHarmless", func(t *testing.T) {
+		data := xlsxPackage(t, sheetXML(
+			headerRow("ActionId", "Amount", "Reason", "Checked"),
+			xrow(2, num("A2", "5001"), num("B2", "12.5"), text("C2", "ORDER_UPDATE"), `<c r="D2" t="e"><v>#REF!</v></c>`),
+		))
+		rows, _ := readUpdatesWithFields(t, data)
+		if rows[0].Err != nil || rows[0].Amount != 1250 {
+			t.Errorf("read as %+v", rows[0])
+		}
+	})
+	t.Run("EveryReaderKindRejectsIt", func(t *testing.T) {
+		unknownAmount := `<c r="%s"><f>SUM(X1:X9)</f></c>`
+		tests := []struct {
+			name   string
+			header []string
+			cells  []string
+			read   func(*Table) (*RowError, error)
+			title  string
+		}{
+			{"InquiryResolutions", []string{"Id", "Resolution Status", "Final Payout"},
+				[]string{text("A2", "Q-1"), text("B2", "VALID"), fmt.Sprintf(unknownAmount, "C2")},
+				func(tb *Table) (*RowError, error) {
+					r, err := NewInquiryResolutionReader(tb, Format{})
+					if err != nil {
+						return nil, err
+					}
+					q, err := r.Next()
+					return q.Err, err
+				}, "Final Payout"},
+			{"ActionsImport", []string{"ActionId", "PartnerId", "ActionTrackerId", "Oid", "EventDate", "Amount", "Currency"},
+				[]string{num("A2", "1"), num("B2", "77"), num("C2", "1001"), text("D2", "A-1"), text("E2", "2026-09-01"),
+					fmt.Sprintf(unknownAmount, "F2"), text("G2", "USD")},
+				func(tb *Table) (*RowError, error) {
+					r, err := NewActionRecordReader(tb, Format{})
+					if err != nil {
+						return nil, err
+					}
+					a, err := r.Next()
+					return a.Err, err
+				}, "Amount"},
+			{"InquiriesImport", []string{"Id", "PartnerId", "Oid", "Transaction Date", "Type", "Sale Amount"},
+				[]string{text("A2", "Q-1"), num("B2", "77"), text("C2", "A-1"), text("D2", "2026-09-01"), text("E2", "UNTRACKED"),
+					fmt.Sprintf(unknownAmount, "F2")},
+				func(tb *Table) (*RowError, error) {
+					r, err := NewInquiryReader(tb, Format{})
+					if err != nil {
+						return nil, err
+					}
+					q, err := r.Next()
+					return q.Err, err
+				}, "Sale Amount"},
+		}
+		for _, tt := range tests {
+			t.Run(tt.name, func(t *testing.T) {
+				data := xlsxPackage(t, sheetXML(headerRow(tt.header...), xrow(2, tt.cells...)))
+				tb, err := openBytes(t, data, "a.xlsx", Format{}, Limits{})
+				if err != nil {
+					t.Fatal(err)
+				}
+				rowErr, err := tt.read(tb)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if rowErr == nil || rowErr.Code != outcome.UnknownValue ||
+					!strings.HasPrefix(rowErr.Message, tt.title+" is a formula (=SUM(X1:X9))") {
+					t.Errorf("got %+v, want UNKNOWN_VALUE naming %s", rowErr, tt.title)
+				}
+			})
+		}
+	})
+}
+
 // readUpdatesWithFields reads an action-update workbook: its rows, and the cells
 // of each as the result file would show them.
 func readUpdatesWithFields(t *testing.T, data []byte) ([]ActionUpdate, [][]string) {

@@ -36,6 +36,15 @@ type xlsxSource struct {
 	buf     []byte
 }
 
+// unknownColumns returns the columns of the row returned last whose value the
+// workbook does not hold (see Record.Unknown).
+func (s *xlsxSource) unknownColumns() []int {
+	if len(s.unknown) == 0 {
+		return nil
+	}
+	return s.unknown
+}
+
 func (s *xlsxSource) next() (int, []string, error) {
 	line, fields, err := s.nextRow()
 	if err != nil && err != io.EOF {
