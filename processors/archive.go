@@ -3,9 +3,9 @@ package processors
 import (
 	"archive/zip"
 	"bufio"
+	"bytes"
 	"compress/flate"
 	"compress/gzip"
-	"encoding/binary"
 	"errors"
 	"fmt"
 	"hash"
@@ -61,7 +61,7 @@ func (o *opener) openZip(r io.ReaderAt, size int64, name string, depth int) (rec
 		// It starts like a zip (that is how it got here), but its directory at the
 		// end cannot be read: cut short, most likely.
 		return nil, &FileError{Code: outcome.DamagedFile, Reason: fmt.Sprintf(
-			"%s is a damaged or truncated zip archive (%s)", displayName(name), printable(err.Error()))}
+			"%s is a damaged or truncated zip archive: its directory at the end cannot be read", displayName(name))}
 	}
 	if isWorkbook(zr) {
 		return o.openXLSX(zr, name)
@@ -103,7 +103,7 @@ func (o *opener) openZip(r io.ReaderAt, size int64, name string, depth int) (rec
 		return nil, &FileError{Code: outcome.UnsupportedFormat, Reason: fmt.Sprintf(
 			"%q in %s uses compression method %d; use the standard (deflate) zip compression", e.Name, displayName(name), e.Method)}
 	}
-	if err := o.checkDeclared(e, name); err != nil {
+	if err := o.verifyEntry(e, name, depth+1); err != nil {
 		return nil, err
 	}
 	return o.openStream(o.openEntry(e, new(int64)), e.Name, depth+1)
@@ -121,7 +121,9 @@ func (o *opener) openEntry(e *zip.File, inflated *int64) io.Reader {
 func (o *opener) openEntryLimited(e *zip.File, inflated *int64, limit int64) io.Reader {
 	raw, err := e.OpenRaw()
 	if err != nil {
-		return errReader{err}
+		// A local header that is not where the directory says (past the end, so
+		// io.EOF) is a broken zip, never an empty entry.
+		return errReader{fmt.Errorf("%q: %w", e.Name, zip.ErrFormat)}
 	}
 	var r io.Reader = raw
 	if e.Method == zip.Deflate {
@@ -133,33 +135,19 @@ func (o *opener) openEntryLimited(e *zip.File, inflated *int64, limit int64) io.
 	return &crcReader{r: r, hash: crc32.NewIEEE(), want: e.CRC32, name: e.Name}
 }
 
-// checkDeclared refuses a zip entry whose header declares a bomb before a byte of
-// it is used. A header is only a claim, and a damaged one claims nonsense: so an
-// entry declared over the limits is inflated and counted (into nothing, its
-// memory bounded) to tell a bomb, refused as UNSAFE_ARCHIVE, from a damaged
-// header, which is DAMAGED_FILE unless the entry itself checks out.
-func (o *opener) checkDeclared(e *zip.File, archive string) error {
-	limit := o.expansionLimit()
-	if e.UncompressedSize64 > expansionFloor {
-		// The whole file's ratio also holds for each entry.
-		limit = min(limit, max(expansionFloor, int64(min(uint64(o.limits.MaxExpansionRatio)*max(e.CompressedSize64, 1), 1<<62))))
-	}
-	if e.UncompressedSize64 <= uint64(limit) {
-		return nil
-	}
-	_, err := io.Copy(io.Discard, o.openEntryLimited(e, new(int64), limit))
-	var fe *FileError
-	switch {
-	case err == nil:
-		return nil // only the header was wrong: the content is whole and within the limits
-	case o.progress.err.Load() != nil:
-		return err
-	case errors.As(err, &fe) && fe.Code == outcome.UnsafeArchive:
-		return o.tooLarge(archive+"/"+e.Name, true, e.UncompressedSize64)
-	case errors.As(err, &fe):
-		return err
-	}
-	return o.damaged(archive+"/"+e.Name, err)
+// entryLimit is how far one zip entry may expand: as far as the whole file may,
+// and past expansionFloor no further than the ratio allows for its own
+// compressed size.
+func (o *opener) entryLimit(e *zip.File) int64 {
+	byRatio := int64(min(uint64(o.limits.MaxExpansionRatio)*max(e.CompressedSize64, 1), 1<<62))
+	return min(o.expansionLimit(), max(expansionFloor, byRatio))
+}
+
+// verifyEntry reads a zip entry to its end, into nothing, before its content is
+// used (see verify).
+func (o *opener) verifyEntry(e *zip.File, archive string, depth int) error {
+	name := archive + "/" + e.Name
+	return o.verify(o.openEntryLimited(e, new(int64), o.entryLimit(e)), name, depth)
 }
 
 // unsafeEntryName reports a name that would escape a folder if extracted ("zip
@@ -215,40 +203,48 @@ func (o *opener) openGzip(r io.Reader, name string, depth int) (recordSource, er
 	return o.openStream(&expansionReader{r: zr, n: new(int64), limit: o.expansionLimit(), o: o, name: name}, inner, depth+1)
 }
 
-// checkGzipTrailer reads the size a gzip stream declares in its last four bytes
-// (modulo 4 GiB, so only ever a hint) to refuse a bomb before its content is
-// used. The last four bytes of a stream cut short are whatever it was cut at, so
-// a stream declaring more than the limit is inflated and counted (into nothing)
-// first: a bomb is refused as UNSAFE_ARCHIVE, a cut-off or damaged stream is
-// DAMAGED_FILE.
-func (o *opener) checkGzipTrailer(r io.ReaderAt, size int64, name string) error {
-	if size < 18 { // header + trailer; anything shorter fails in gzip.NewReader
-		return nil
-	}
-	var trailer [4]byte
-	if _, err := r.ReadAt(trailer[:], size-4); err != nil && err != io.EOF {
-		return err
-	}
-	declared := uint64(binary.LittleEndian.Uint32(trailer[:]))
-	if declared <= uint64(o.expansionLimit()) {
-		return nil
-	}
-	zr, err := gzip.NewReader(io.NewSectionReader(r, 0, size))
-	if err != nil {
-		return o.damaged(name, err)
-	}
-	defer zr.Close()
-	_, err = io.Copy(io.Discard, &expansionReader{r: zr, n: new(int64), limit: o.expansionLimit(), o: o, name: name})
+// verify reads a compressed stream (a zip entry, a gzip file), and any gzip
+// inside it, to its end before its content is used, into nothing: memory stays
+// bounded and the bytes are counted against the expansion limit.
+//
+// Headers are only claims. A bomb is told by what it yields, not by the size it
+// declares (the last four bytes of a gzip cut short are whatever it was cut at,
+// and a damaged zip header declares nonsense), and damage is told by the stream
+// itself: truncated, corrupt, or failing its checksum, the file is DAMAGED_FILE
+// before a byte of it is parsed. Otherwise damage in the first bytes could pass
+// for a header that matches no file kind, and a checksum checked at the end
+// would come too late to say why. depth is the nesting of the stream's content
+// (see maxNesting): gzip deeper than openGzip reads is not looked into.
+func (o *opener) verify(r io.Reader, name string, depth int) error {
+	err := o.drain(r, name, depth)
 	var fe *FileError
 	switch {
 	case err == nil:
-		return nil // unreachable: gzip checks the trailer's size against the content
+		return nil
 	case o.progress.err.Load() != nil:
-		return err
-	case errors.As(err, &fe) && fe.Code == outcome.UnsafeArchive:
-		return o.tooLarge(name, true, declared)
+		return err // reading the received bytes failed: worth a retry
+	case errors.As(err, &fe):
+		return fe // a bomb, or a zip entry failing its checksum
 	}
 	return o.damaged(name, err)
+}
+
+func (o *opener) drain(r io.Reader, name string, depth int) error {
+	br := bufio.NewReaderSize(r, 32<<10)
+	head, err := br.Peek(len(magicGzip))
+	if err != nil && err != io.EOF {
+		return err
+	}
+	if !bytes.HasPrefix(head, magicGzip) || depth >= maxNesting {
+		_, err := io.Copy(io.Discard, br)
+		return err
+	}
+	zr, err := gzip.NewReader(br)
+	if err != nil {
+		return err
+	}
+	defer zr.Close()
+	return o.drain(&expansionReader{r: zr, n: new(int64), limit: o.expansionLimit(), o: o, name: name}, name, depth+1)
 }
 
 // damaged says what is wrong with a compressed stream that could not be read to
@@ -258,21 +254,30 @@ func (o *opener) damaged(name string, err error) *FileError {
 	if errors.As(err, &fe) {
 		return fe
 	}
+	if errors.Is(err, io.ErrUnexpectedEOF) {
+		return &FileError{Code: outcome.DamagedFile, Reason: fmt.Sprintf(
+			"%s is truncated: its compressed data ends early", displayName(name))}
+	}
+	return &FileError{Code: outcome.DamagedFile, Reason: fmt.Sprintf("%s is damaged: %s", displayName(name), damageText(err))}
+}
+
+// damageText says in words what a decompressor or the XML decoder found wrong,
+// with anything the file put in the error made printable.
+func damageText(err error) string {
 	var corrupt flate.CorruptInputError
-	var what string
 	switch {
 	case errors.Is(err, io.ErrUnexpectedEOF):
-		what = "is truncated: it ends in the middle of its compressed data"
+		return "truncated: its compressed data ends early"
 	case errors.Is(err, gzip.ErrChecksum):
-		what = "is damaged: its content does not match its checksum"
+		return "its content does not match its checksum"
 	case errors.Is(err, gzip.ErrHeader):
-		what = "is damaged: its gzip header is invalid"
+		return "its gzip header is invalid"
 	case errors.As(err, &corrupt):
-		what = fmt.Sprintf("is damaged: its compressed data is corrupt at byte %d", int64(corrupt))
-	default:
-		what = fmt.Sprintf("is damaged or truncated (%s)", printable(err.Error()))
+		return fmt.Sprintf("its compressed data is corrupt at byte %d", int64(corrupt))
+	case errors.Is(err, zip.ErrFormat):
+		return "its zip directory or headers are missing or broken"
 	}
-	return &FileError{Code: outcome.DamagedFile, Reason: fmt.Sprintf("%s %s", displayName(name), what)}
+	return printable(err.Error())
 }
 
 // expansionReader counts the bytes a decompressor actually yields and stops at the

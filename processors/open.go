@@ -241,7 +241,7 @@ func (o *opener) openAt(r io.ReaderAt, size int64, name string, depth int) (reco
 	case zipArchive:
 		return o.openZip(r, size, name, depth)
 	case gzipStream:
-		if err := o.checkGzipTrailer(r, size, name); err != nil {
+		if err := o.verify(io.NewSectionReader(r, 0, size), name, depth); err != nil {
 			return nil, err
 		}
 	}

@@ -468,6 +468,33 @@ func TestOpenTellsADamagedArchiveFromABomb(t *testing.T) {
 			t.Errorf("rows %+v, %v; want the file's rows", rows, err)
 		}
 	})
+	t.Run("DamageIsFoundBeforeAnyContentIsUsed", func(t *testing.T) {
+		// A stored (uncompressed) entry whose header row lost a bit reads as a
+		// header that matches no file kind, unless the checksum is checked first.
+		stored := func(name string, content []byte) []byte { // with "ActionId" damaged, if it shows
+			var b bytes.Buffer
+			w := zip.NewWriter(&b)
+			f, err := w.CreateHeader(&zip.FileHeader{Name: name, Method: zip.Store})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := f.Write(content); err != nil {
+				t.Fatal(err)
+			}
+			if err := w.Close(); err != nil {
+				t.Fatal(err)
+			}
+			return bytes.Replace(b.Bytes(), []byte("ActionId"), []byte("ActionJd"), 1)
+		}
+		_, err := openBytes(t, stored("a.csv", []byte(simpleCSV)), "a.zip", Format{}, Limits{})
+		wantFileError(t, err, outcome.DamagedFile, "checksum")
+		// A sound zip holding a gzip whose own checksum fails: the gzip inside is
+		// checked too, before its header row is used.
+		gz := gzipBytes(t, "a.csv", []byte(simpleCSV))
+		gz[len(gz)-8] ^= 1
+		_, err = openBytes(t, stored("a.csv.gz", gz), "a.zip", Format{}, Limits{})
+		wantFileError(t, err, outcome.DamagedFile, "checksum")
+	})
 	t.Run("AZipHeaderDeclaringABombOverDamagedContentIsDamaged", func(t *testing.T) {
 		z := zipBytes(t, zipEntry{"a.csv", data})
 		dir := bytes.LastIndex(z, []byte("PK\x01\x02"))

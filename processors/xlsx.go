@@ -68,14 +68,22 @@ func (o *opener) openXLSX(zr *zip.Reader, name string) (recordSource, error) {
 		p.parts[strings.ToLower(strings.TrimPrefix(e.Name, "/"))] = e
 	}
 	src, err := p.openFirstSheet()
-	if err != nil && o.progress.err.Load() == nil {
-		var fe *FileError
-		if !errors.As(err, &fe) {
-			err = &FileError{Code: outcome.DamagedFile, Reason: fmt.Sprintf(
-				"workbook %s is damaged: %s", displayName(name), describeDamage(err))}
+	var fe *FileError
+	if err == nil || o.progress.err.Load() != nil || errors.As(err, &fe) {
+		return src, err
+	}
+	// A part that stopped the XML decoder may well have been stopped by damage
+	// to its compressed bytes, which its checksum, at its end, would tell: say so.
+	var pe *partError
+	if errors.As(err, &pe) {
+		if e, ok := p.parts[strings.ToLower(pe.part)]; ok {
+			if verr := o.verifyEntry(e, name, maxNesting); verr != nil {
+				return nil, verr
+			}
 		}
 	}
-	return src, err
+	return nil, &FileError{Code: outcome.DamagedFile, Reason: fmt.Sprintf(
+		"workbook %s is damaged: %s", displayName(name), describeDamage(err))}
 }
 
 func (p *workbookPackage) openFirstSheet() (recordSource, error) {
@@ -120,8 +128,14 @@ func (p *workbookPackage) openFirstSheet() (recordSource, error) {
 			return nil, err
 		}
 	}
+	// The sheet alone is read as a stream, row by row: it is checked whole first
+	// (see verify), so that damage in it is found before its first row is used.
+	// The parts above are read whole before any row, and checked as they are.
 	r, err := p.open(sheetPart)
 	if err != nil {
+		return nil, err
+	}
+	if err := p.o.verifyEntry(p.parts[strings.ToLower(sheetPart)], p.name, maxNesting); err != nil {
 		return nil, err
 	}
 	src.x = newXMLReader(r)
@@ -141,9 +155,6 @@ func (p *workbookPackage) open(part string) (io.Reader, error) {
 	if e.Method != zip.Store && e.Method != zip.Deflate {
 		return nil, &FileError{Code: outcome.UnsupportedFormat, Reason: fmt.Sprintf(
 			"part %s of workbook %s uses compression method %d; save the workbook again as .xlsx", part, displayName(p.name), e.Method)}
-	}
-	if err := p.o.checkDeclared(e, p.name); err != nil {
-		return nil, err
 	}
 	return p.o.openEntry(e, &p.inflated), nil
 }
@@ -214,7 +225,7 @@ func (p *workbookPackage) relationships(source string) (relationships, error) {
 			return rels, nil
 		}
 		if err != nil {
-			return rels, fmt.Errorf("%s: %w", name, err)
+			return rels, &partError{name, err}
 		}
 		e, ok := tok.(xml.StartElement)
 		if !ok || e.Name.Local != "Relationship" || x.depth() != 2 {
@@ -275,7 +286,7 @@ func (p *workbookPackage) readWorkbook(part string) (workbookSheets, error) {
 			return wb, nil
 		}
 		if err != nil {
-			return wb, fmt.Errorf("%s: %w", part, err)
+			return wb, &partError{part, err}
 		}
 		e, ok := tok.(xml.StartElement)
 		if !ok {
@@ -337,13 +348,13 @@ func (p *workbookPackage) readSharedStrings(part string) (*sharedStrings, error)
 			return s, nil
 		}
 		if err != nil {
-			return nil, fmt.Errorf("%s: %w", part, err)
+			return nil, &partError{part, err}
 		}
 		if e, ok := tok.(xml.StartElement); ok && x.depth() == 2 && e.Name.Local == "si" {
 			// No limit but the part's size: a string too long for a cell is
 			// refused when a cell uses it.
 			if buf, _, err = readRichText(x, buf[:0], math.MaxInt); err != nil {
-				return nil, fmt.Errorf("%s: %w", part, err)
+				return nil, &partError{part, err}
 			}
 			s.text = append(s.text, buf...)
 			if uint64(len(s.text)) > 1<<32-1 {
@@ -413,7 +424,7 @@ func (p *workbookPackage) readDateStyles(part string) ([]bool, error) {
 			break
 		}
 		if err != nil {
-			return nil, fmt.Errorf("%s: %w", part, err)
+			return nil, &partError{part, err}
 		}
 		e, ok := tok.(xml.StartElement)
 		if !ok || x.depth() != 3 {
@@ -446,15 +457,20 @@ func (p *workbookPackage) readDateStyles(part string) ([]bool, error) {
 	return dates, nil
 }
 
-// describeDamage says what is wrong in words for a reason: encoding/xml's and the
-// decompressors' errors, with anything the file put in them made printable.
+// partError is what went wrong reading one part of a workbook.
+type partError struct {
+	part string
+	err  error
+}
+
+func (e *partError) Error() string { return e.part + ": " + e.err.Error() }
+func (e *partError) Unwrap() error { return e.err }
+
+// describeDamage says in words what is wrong with a workbook, and in which part.
 func describeDamage(err error) string {
-	var se *xml.SyntaxError
-	switch {
-	case errors.As(err, &se):
-		return printable(err.Error())
-	case errors.Is(err, io.ErrUnexpectedEOF):
-		return "it ends in the middle of its compressed data (truncated)"
+	var pe *partError
+	if errors.As(err, &pe) {
+		return pe.part + ": " + damageText(pe.err)
 	}
-	return printable(err.Error())
+	return damageText(err)
 }
