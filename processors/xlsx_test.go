@@ -5,9 +5,12 @@ import (
 	"bytes"
 	"fmt"
 	"io"
+	"os"
+	"path/filepath"
 	"reflect"
 	"strings"
 	"testing"
+	"unicode/utf8"
 
 	"github.com/xuri/excelize/v2"
 
@@ -547,4 +550,124 @@ func TestADamagedWorkbookIsDamagedNeverAShorterSheet(t *testing.T) {
 			t.Fatal("the sheet was not found")
 		}
 	})
+}
+
+// FuzzXLSX feeds the workbook reader mutated SpreadsheetML. The fuzzer's bytes are
+// the sheet, the shared strings and the styles, packaged in a sound zip: mutated
+// zip bytes would fail their checksum before reaching the XML.
+func FuzzXLSX(f *testing.F) {
+	seeds := [][]byte{workbook(f)}
+	for _, name := range []string{"acme_returns_libreoffice.xlsx", "acme_resolutions_libreoffice.xlsx", "acme_actions_libreoffice.xlsx"} {
+		data, err := os.ReadFile(filepath.Join("testdata", "brands", name))
+		if err != nil {
+			f.Fatal(err)
+		}
+		seeds = append(seeds, data)
+	}
+	for _, data := range seeds {
+		zr, err := zip.NewReader(bytes.NewReader(data), int64(len(data)))
+		if err != nil {
+			f.Fatal(err)
+		}
+		part := func(name string) []byte {
+			for _, e := range zr.File {
+				if e.Name == name {
+					rc, err := e.Open()
+					if err != nil {
+						f.Fatal(err)
+					}
+					b, err := io.ReadAll(rc)
+					if err != nil {
+						f.Fatal(err)
+					}
+					return b
+				}
+			}
+			return nil
+		}
+		f.Add(part("xl/worksheets/sheet1.xml"), part("xl/sharedStrings.xml"), part("xl/styles.xml"))
+	}
+	sheet, _ := elevenRows(f)
+	f.Add([]byte(sheet), []byte(nil), []byte(nil))
+	f.Add([]byte(sheetXML(xrow(1, text("A1", "ActionId"), text("B1", "Amount"), text("C1", "Reason")),
+		xrow(3, num("A3", "1"), `<c r="B3"><f>1/0</f></c>`, `<c r="C3" t="e"><v>#N/A</v></c>`))), []byte(nil), []byte(nil))
+
+	f.Fuzz(func(t *testing.T, sheet, sst, styles []byte) {
+		var extra []zipEntry
+		if sst != nil {
+			extra = append(extra, zipEntry{"xl/sharedStrings.xml", sst})
+		}
+		if styles != nil {
+			extra = append(extra, zipEntry{"xl/styles.xml", styles})
+		}
+		data := xlsxPackage(t, string(sheet), extra...)
+		l := Limits{MaxFieldBytes: 1 << 10, MaxRows: 1000, MaxUncompressedBytes: 1 << 20}.WithDefaults()
+		tb, err := Open(bytes.NewReader(data), int64(len(data)), "fuzz.xlsx", Format{}, l)
+		if err != nil {
+			wantOnlyFileErrors(t, err)
+			return
+		}
+		defer tb.Close()
+		for _, h := range tb.Header() {
+			if !utf8.ValidString(h) {
+				t.Fatalf("header %q is not UTF-8", h)
+			}
+		}
+		r, err := NewActionUpdateReader(tb, Format{})
+		if err != nil {
+			wantOnlyFileErrors(t, err)
+			return
+		}
+		prev := 1
+		for {
+			u, err := r.Next()
+			if err == io.EOF {
+				return
+			}
+			if err != nil {
+				wantOnlyFileErrors(t, err)
+				return
+			}
+			if u.Line <= prev || u.Line > maxSheetRows {
+				t.Fatalf("line %d after line %d", u.Line, prev)
+			}
+			prev = u.Line
+			fields := r.Fields()
+			if len(fields) > maxColumns {
+				t.Fatalf("%d fields", len(fields))
+			}
+			for _, c := range fields {
+				if len(c) > l.MaxFieldBytes || !utf8.ValidString(c) || strings.ContainsRune(c, 0) {
+					t.Fatalf("line %d: field %q passed", u.Line, c)
+				}
+			}
+			if u.Err != nil && (!outcome.IsCode(u.Err.Code) || u.Err.Message == "") {
+				t.Fatalf("line %d: bad rejection %+v", u.Line, u.Err)
+			}
+		}
+	})
+}
+
+// TestXLSXRecordsUnknownColumnsInOrder checks what the fuzz target cannot see
+// through a reader: the columns a record marks unknown are its own, in order,
+// and hold what was written rather than a blank.
+func TestXLSXRecordsUnknownColumnsInOrder(t *testing.T) {
+	data := xlsxPackage(t, sheetXML(headerRow("a", "b", "c", "d"),
+		xrow(2, `<c r="B2"><f>X1</f></c>`, `<c r="D2" t="e"><v>#REF!</v></c>`),
+		xrow(3, num("A3", "1")),
+	))
+	tb, err := openBytes(t, data, "a.xlsx", Format{}, Limits{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec, err := tb.Next()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(rec.Unknown, []int{1, 3}) || rec.Fields[1] != "=X1" || rec.Fields[3] != "#REF!" {
+		t.Errorf("record %+v", rec)
+	}
+	if rec, err = tb.Next(); err != nil || rec.Unknown != nil {
+		t.Errorf("the next record %+v, %v; want no unknown columns", rec, err)
+	}
 }
