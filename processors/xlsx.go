@@ -38,6 +38,8 @@ const (
 	relStyles         = "/styles"
 )
 
+// isWorkbook reports a zip that is an Office package rather than an archive of
+// data files. Another Office document (a .docx) is refused by its main part.
 func isWorkbook(zr *zip.Reader) bool {
 	for _, e := range zr.File {
 		if strings.EqualFold(e.Name, "xl/workbook.xml") || e.Name == "_rels/.rels" {

@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"runtime"
 	"strings"
 	"testing"
 	"unicode/utf8"
@@ -669,5 +670,62 @@ func TestXLSXRecordsUnknownColumnsInOrder(t *testing.T) {
 	}
 	if rec, err = tb.Next(); err != nil || rec.Unknown != nil {
 		t.Errorf("the next record %+v, %v; want no unknown columns", rec, err)
+	}
+}
+
+func TestXLSXIsReadAsAStreamInBoundedMemory(t *testing.T) {
+	const rows = 100_000
+	var sheet strings.Builder
+	sheet.WriteString(`<worksheet xmlns="` + spreadsheetML + `"><sheetData>` + headerRow("ActionId", "Amount", "Reason", "Note"))
+	for r := 2; r <= rows+1; r++ {
+		fmt.Fprintf(&sheet, `<row r="%d"><c r="A%d"><v>%d</v></c><c r="B%d"><v>%d.25</v></c><c r="C%d" t="s"><v>0</v></c><c r="D%d" t="s"><v>%d</v></c></row>`,
+			r, r, 1_000_000+r, r, r%500, r, r, 1+r%1000)
+	}
+	sheet.WriteString(`</sheetData></worksheet>`)
+	var sst strings.Builder
+	sst.WriteString(`<sst xmlns="` + spreadsheetML + `"><si><t>ORDER_UPDATE</t></si>`)
+	for i := 0; i < 1000; i++ {
+		fmt.Fprintf(&sst, `<si><t>note number %d</t></si>`, i)
+	}
+	sst.WriteString(`</sst>`)
+	data := xlsxPackage(t, sheet.String(), zipEntry{"xl/sharedStrings.xml", []byte(sst.String())})
+	t.Logf("a %d-byte workbook whose sheet is %d bytes", len(data), sheet.Len())
+	sheetBytes := sheet.Len()
+	sheet.Reset()
+
+	live := func() uint64 {
+		runtime.GC()
+		var m runtime.MemStats
+		runtime.ReadMemStats(&m)
+		return m.HeapAlloc
+	}
+	base := live()
+	tb, err := openBytes(t, data, "big.xlsx", Format{}, Limits{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	n, peak := 0, uint64(0)
+	for {
+		rec, err := tb.Next()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		if n++; n%10_000 == 0 {
+			peak = max(peak, live())
+			if want := fmt.Sprintf("note number %d", (rec.Line)%1000); rec.Fields[3] != want {
+				t.Fatalf("line %d: %q, want %q", rec.Line, rec.Fields, want)
+			}
+		}
+	}
+	if n != rows {
+		t.Fatalf("read %d rows, want %d", n, rows)
+	}
+	grown := int64(peak) - int64(base)
+	t.Logf("the live heap grew by at most %d KiB", grown>>10)
+	if grown > int64(sheetBytes)/4 {
+		t.Errorf("the live heap grew by %d KiB while reading a %d KiB sheet: it is not read as a stream", grown>>10, sheetBytes>>10)
 	}
 }
