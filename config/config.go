@@ -1,6 +1,6 @@
 // Package config reads returnsd's YAML configuration: the database, the brands
 // with their contracts and trackers, the sources their files come from, the
-// file limits and logging.
+// file limits, logging and the daemon's schedules and listener.
 //
 // Load expands ${VAR} references from the environment inside scalar values,
 // rejects unknown fields, applies WithDefaults and runs Validate, whose error
@@ -12,14 +12,11 @@ import (
 	"cmp"
 	"fmt"
 	"log/slog"
-	"maps"
 	"os"
 	"path/filepath"
 	"slices"
 	"strings"
 	"time"
-
-	"github.com/returnsd/returnsd/processors"
 )
 
 // Config is the whole configuration file (SPEC §8).
@@ -31,10 +28,10 @@ type Config struct {
 	Brands []Brand `yaml:"brands"`
 	// Sources are where the brands' files come from. No default.
 	Sources []Source `yaml:"sources"`
-	// Limits bound what one file may cost; each zero field takes the default
-	// of processors.Limits.WithDefaults (256 MiB per file, 1 GiB uncompressed,
+	// Limits bound what one file may cost; each zero field takes its default
+	// (processors.Limits.WithDefaults: 256 MiB per file, 1 GiB uncompressed,
 	// 2,000,000 rows, 64 KiB per cell, 16 zip entries, expansion ratio 200).
-	Limits processors.Limits `yaml:"limits"`
+	Limits Limits `yaml:"limits"`
 	// SpoolDir is where downloaded files are staged before they are applied.
 	// Default: filepath.Join(os.TempDir(), "returnsd-spool").
 	SpoolDir string `yaml:"spool_dir"`
@@ -43,6 +40,43 @@ type Config struct {
 	// SMTP is the mail server results of imap sources are mailed back
 	// through. Default: none; required when any source is imap.
 	SMTP SMTP `yaml:"smtp"`
+	// Schedules are when the daemon (returnsd run) runs its own jobs; each
+	// source has its own schedule.
+	Schedules Schedules `yaml:"schedules"`
+	// HTTP is the daemon's operations listener (/healthz, /readyz, /metrics).
+	HTTP HTTP `yaml:"http"`
+	// ShutdownTimeout is how long the daemon, once told to stop, lets a
+	// running apply finish before rolling it back. Clock units only.
+	// Default: 1m.
+	ShutdownTimeout Duration `yaml:"shutdown_timeout"`
+}
+
+// Schedules are the daemon's own schedules, each a cron expression in the
+// syntax of a source's schedule. Without CRON_TZ they run in UTC: the
+// daemon's replicas may sit in machines of different zones, and the leader
+// that enqueues a run must not move it.
+type Schedules struct {
+	// Lifecycle locks and pays due actions, as returnsd lifecycle does.
+	// Hourly is enough: a lock date passes at midnight in the brand's zone,
+	// which is a different hour of UTC for each brand. Default: "5 * * * *".
+	Lifecycle string `yaml:"lifecycle"`
+	// AutoResolve declines open inquiries whose order is already tracked,
+	// for the brands with contract.inquiries.auto_resolve, as returnsd
+	// inquiries auto-resolve does. Default: "35 * * * *", half an hour from
+	// the lifecycle so the two do not queue for the same brands' locks.
+	AutoResolve string `yaml:"auto_resolve"`
+	// Report builds and mails the daily processing report (SPEC §7).
+	// Default: "0 7 * * *", 07:00 UTC.
+	Report string `yaml:"report"`
+}
+
+// HTTP configures the daemon's operations listener.
+type HTTP struct {
+	// Listen is the host:port it serves on; port 0 takes any free port.
+	// Default: 127.0.0.1:8080, this machine only, since /metrics and /readyz
+	// name brands and sources. Write :8080 to serve on every interface (in a
+	// container, say).
+	Listen string `yaml:"listen"`
 }
 
 // Database says how to reach PostgreSQL.
@@ -82,9 +116,37 @@ type Brand struct {
 	// FileFormat is how the brand writes its files. Default: all zero, which
 	// means UTF-8 or UTF-16 with a BOM, a detected delimiter, a decimal point
 	// and only the built-in header aliases.
-	FileFormat processors.Format `yaml:"file_format"`
+	FileFormat FileFormat `yaml:"file_format"`
 
 	location *time.Location // loaded by Validate
+}
+
+// FileFormat is how a brand writes its files (SPEC §3, §8), and so how its
+// result files are written.
+type FileFormat struct {
+	// Encoding is "" for UTF-8 (a BOM is dropped) or UTF-16 with a BOM; otherwise
+	// an encoding name such as "windows-1252" or "iso-8859-1".
+	Encoding string `yaml:"encoding"`
+	// Delimiter is one of , ; \t | ; empty means detect it from the header line.
+	Delimiter string `yaml:"delimiter"`
+	// DecimalComma reads "12,50" as twelve and a half.
+	DecimalComma bool `yaml:"decimal_comma"`
+	// Aliases maps a header as the brand writes it to a canonical column name,
+	// on top of the built-in alias table.
+	Aliases map[string]string `yaml:"aliases"`
+}
+
+// Limits bound what one file may cost; a file over a limit is quarantined.
+// A zero field takes its default: 256 MiB as received, 1 GiB after
+// gunzip/unzip, 2,000,000 data rows, 64 KiB for one cell, 16 entries in a
+// zip, an expansion ratio of 200 (processors.Limits.WithDefaults).
+type Limits struct {
+	MaxFileBytes         int64 `yaml:"max_file_bytes"`
+	MaxUncompressedBytes int64 `yaml:"max_uncompressed_bytes"`
+	MaxRows              int   `yaml:"max_rows"`
+	MaxFieldBytes        int   `yaml:"max_field_bytes"`
+	MaxArchiveEntries    int   `yaml:"max_archive_entries"`
+	MaxExpansionRatio    int   `yaml:"max_expansion_ratio"`
 }
 
 // Contract is the payout and lifecycle terms of a brand's program (SPEC §2).
@@ -225,7 +287,7 @@ type Source struct {
 	Type SourceType `yaml:"type"`
 	// Kind forces the file kind (action-updates, inquiry-resolutions, actions,
 	// inquiries). Default: empty, the kind is decided by the header set.
-	Kind processors.Kind `yaml:"kind"`
+	Kind string `yaml:"kind"`
 
 	// Address is host:port of the server. Required for sftp, ftp and imap.
 	Address string `yaml:"address"`
@@ -267,9 +329,11 @@ type Source struct {
 	// Exclude are path.Match patterns on the file name that win over Include.
 	// Default: empty.
 	Exclude []string `yaml:"exclude"`
-	// Schedule is a robfig/cron spec: 5 fields or a descriptor (@hourly,
-	// @every 10m), optionally prefixed with CRON_TZ=Zone. Without a zone it
-	// runs in the brand's timezone (imap sources: UTC). Default: "*/5 * * * *".
+	// Schedule is when the source is polled: a robfig/cron expression, 5
+	// fields or a descriptor (@hourly, @every 10m), optionally prefixed with
+	// CRON_TZ=Zone; see schedules.Parse, and the schedules package for what
+	// happens when the clocks change. Without a zone it runs in the brand's
+	// timezone (imap sources: UTC). Default: "*/5 * * * *".
 	Schedule string `yaml:"schedule"`
 	// After is move, delete or leave. Default: move.
 	After After `yaml:"after"`
@@ -285,6 +349,11 @@ type Source struct {
 	// ".done" or ".ok"), and the marker is handled with it per After.
 	// Default: empty, stability by MinAge.
 	DoneMarker string `yaml:"done_marker"`
+	// StableWait is how long a poll waits before listing the folder again,
+	// so a new file unchanged in size and time between the two listings is
+	// taken in the poll that found it, not one schedule later. Clock units
+	// only; localdir, sftp and ftp. Default: 10s. Ignored when DoneMarker is set.
+	StableWait Duration `yaml:"stable_wait"`
 
 	// Mailbox is the IMAP folder read. Default: INBOX.
 	Mailbox string `yaml:"mailbox"`
@@ -322,12 +391,16 @@ type Route struct {
 
 // Defaults that WithDefaults applies. The field comments state them too.
 const (
-	DefaultLogLevel          = "info"
-	DefaultLogFormat         = "text"
-	DefaultSchedule          = "*/5 * * * *"
-	DefaultMailbox           = "INBOX"
-	DefaultProcessedMailbox  = "Processed"
-	DefaultQuarantineMailbox = "Quarantine"
+	DefaultLogLevel            = "info"
+	DefaultLogFormat           = "text"
+	DefaultSchedule            = "*/5 * * * *"
+	DefaultLifecycleSchedule   = "5 * * * *"
+	DefaultAutoResolveSchedule = "35 * * * *"
+	DefaultReportSchedule      = "0 7 * * *"
+	DefaultListen              = "127.0.0.1:8080"
+	DefaultMailbox             = "INBOX"
+	DefaultProcessedMailbox    = "Processed"
+	DefaultQuarantineMailbox   = "Quarantine"
 )
 
 var (
@@ -335,6 +408,8 @@ var (
 	defaultInquiryMax = Duration{Months: 3}
 	defaultTimeout    = Duration{Time: time.Minute}
 	defaultMinAge     = Duration{Time: time.Minute}
+	defaultStableWait = Duration{Time: 10 * time.Second}
+	defaultShutdown   = Duration{Time: time.Minute}
 )
 
 // DefaultSpoolDir is the SpoolDir used when none is configured.
@@ -346,11 +421,17 @@ func DefaultSpoolDir() string { return filepath.Join(os.TempDir(), "returnsd-spo
 // shared, since defaults never change it.
 func (c *Config) WithDefaults() *Config {
 	out := *c
-	out.Limits = c.Limits.WithDefaults()
 	out.SpoolDir = cmp.Or(c.SpoolDir, DefaultSpoolDir())
 	out.Log.Level = cmp.Or(c.Log.Level, DefaultLogLevel)
 	out.Log.Format = cmp.Or(c.Log.Format, DefaultLogFormat)
 	out.SMTP = c.SMTP.withDefaults()
+	out.Schedules.Lifecycle = cmp.Or(c.Schedules.Lifecycle, DefaultLifecycleSchedule)
+	out.Schedules.AutoResolve = cmp.Or(c.Schedules.AutoResolve, DefaultAutoResolveSchedule)
+	out.Schedules.Report = cmp.Or(c.Schedules.Report, DefaultReportSchedule)
+	out.HTTP.Listen = cmp.Or(c.HTTP.Listen, DefaultListen)
+	if out.ShutdownTimeout.IsZero() {
+		out.ShutdownTimeout = defaultShutdown
+	}
 
 	out.Brands = slices.Clone(c.Brands)
 	for i := range out.Brands {
@@ -385,6 +466,9 @@ func (c *Config) WithDefaults() *Config {
 		}
 		if s.Type != IMAP {
 			s.ResultPath = cmp.Or(s.ResultPath, s.Path)
+			if s.StableWait.IsZero() {
+				s.StableWait = defaultStableWait
+			}
 		}
 	}
 	return &out
@@ -436,16 +520,6 @@ func (b *Brand) Location() *time.Location {
 		return loc
 	}
 	return time.UTC
-}
-
-// ProcessorFormat is the brand's FileFormat with Location set to the brand's
-// timezone, ready for the processors. Aliases are copied, so the processors
-// cannot change the Config.
-func (b *Brand) ProcessorFormat() processors.Format {
-	f := b.FileFormat
-	f.Aliases = maps.Clone(f.Aliases)
-	f.Location = b.Location()
-	return f
 }
 
 // Password returns the source's password: the contents of PasswordFile (one

@@ -121,14 +121,3 @@ func TestWithDefaultsLeavesTheOriginalAlone(t *testing.T) {
 		t.Errorf("defaults = %+v", d.Sources[0])
 	}
 }
-
-func TestProcessorFormatCopiesAliases(t *testing.T) {
-	t.Parallel()
-	b := &Brand{Timezone: "UTC"}
-	b.FileFormat.Aliases = map[string]string{"Bestellnummer": "Oid"}
-	f := b.ProcessorFormat()
-	f.Aliases["x"] = "y"
-	if len(b.FileFormat.Aliases) != 1 {
-		t.Error("ProcessorFormat shares the aliases map with the Config")
-	}
-}

@@ -8,8 +8,6 @@ import (
 	"strings"
 	"testing"
 	"time"
-
-	"github.com/returnsd/returnsd/processors"
 )
 
 // env returns a getenv that reads from vars only.
@@ -77,9 +75,8 @@ func TestSpecExample(t *testing.T) {
 				t.Errorf("trackers[%d] = %+v, want %+v", i, acme.Trackers[i], tr)
 			}
 		}
-		f := acme.ProcessorFormat()
-		if f.Encoding != "windows-1252" || f.DecimalComma || f.Aliases["Bestellnummer"] != "Oid" || f.Location != acme.Location() {
-			t.Errorf("ProcessorFormat() = %+v", f)
+		if f := acme.FileFormat; f.Encoding != "windows-1252" || f.DecimalComma || f.Aliases["Bestellnummer"] != "Oid" {
+			t.Errorf("file_format = %+v", f)
 		}
 
 		sftp, err := c.Source("acme-sftp")
@@ -488,8 +485,8 @@ smtp:
 	if c.Log != (Log{Level: "info", Format: "text"}) {
 		t.Errorf("log = %+v", c.Log)
 	}
-	if c.Limits != (processors.Limits{}).WithDefaults() {
-		t.Errorf("limits = %+v", c.Limits)
+	if c.Limits != (Limits{}) {
+		t.Errorf("limits = %+v; unset limits stay zero, which means the processors' defaults", c.Limits)
 	}
 	w := c.Brands[0].Contract.Inquiries.Window
 	if w.Min.String() != "24h" || w.Max.String() != "3mo" {
@@ -510,4 +507,47 @@ smtp:
 	if c.SMTP.TLS != TLSImplicit || c.SMTP.Timeout.String() != "1m" {
 		t.Errorf("smtp defaults = %+v", c.SMTP)
 	}
+	if drop.StableWait.String() != "10s" || ftp.StableWait.String() != "10s" || !inbox.StableWait.IsZero() {
+		t.Errorf("stable_wait = %s (localdir), %s (ftp), %s (imap); want 10s, 10s and none", drop.StableWait, ftp.StableWait, inbox.StableWait)
+	}
+	if c.Schedules != (Schedules{Lifecycle: "5 * * * *", AutoResolve: "35 * * * *", Report: "0 7 * * *"}) {
+		t.Errorf("schedules = %+v", c.Schedules)
+	}
+	if c.HTTP.Listen != "127.0.0.1:8080" || c.ShutdownTimeout.String() != "1m" {
+		t.Errorf("http.listen = %q, shutdown_timeout = %s", c.HTTP.Listen, c.ShutdownTimeout)
+	}
+}
+
+func TestLoadReadsTheDaemonSettings(t *testing.T) {
+	t.Parallel()
+	y := strings.Replace(minimal, "    path: /tmp/drop\n", "    path: /tmp/drop\n    schedule: \"@every 30s\"\n    stable_wait: 3s\n", 1) + `
+schedules:
+  lifecycle: "*/10 * * * *"
+  auto_resolve: "@hourly"
+  report: "CRON_TZ=Europe/Berlin 0 6 * * *"
+http:
+  listen: ${LISTEN:-:9090}
+shutdown_timeout: 2m
+`
+	c, err := Load(strings.NewReader(y), env(nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Schedules != (Schedules{Lifecycle: "*/10 * * * *", AutoResolve: "@hourly", Report: "CRON_TZ=Europe/Berlin 0 6 * * *"}) {
+		t.Errorf("schedules = %+v", c.Schedules)
+	}
+	if c.HTTP.Listen != ":9090" || c.ShutdownTimeout.String() != "2m" {
+		t.Errorf("http.listen = %q, shutdown_timeout = %s", c.HTTP.Listen, c.ShutdownTimeout)
+	}
+	if s := c.Sources[0]; s.Schedule != "@every 30s" || s.StableWait.String() != "3s" {
+		t.Errorf("source schedule = %q, stable_wait = %s", s.Schedule, s.StableWait)
+	}
+
+	t.Run("NamesABadScheduleByItsPath", func(t *testing.T) {
+		t.Parallel()
+		_, err := Load(strings.NewReader(strings.Replace(y, `"*/10 * * * *"`, `"*/10 * * *"`, 1)), env(nil))
+		if err == nil || !strings.Contains(err.Error(), `schedules.lifecycle: "*/10 * * *" has 4 fields`) {
+			t.Errorf("Load error = %v", err)
+		}
+	})
 }

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"path"
 	"regexp"
 	"strconv"
@@ -43,10 +44,13 @@ func (c *Config) Validate() error {
 	}
 	names := map[string]bool{}
 	for i := range c.Sources {
-		v.source(&c.Sources[i], fmt.Sprintf("sources[%d]", i), brands, names)
+		s, p := &c.Sources[i], fmt.Sprintf("sources[%d]", i)
+		v.source(s, p, brands, names)
+		v.schedule(p+".schedule", s.Schedule, c.sourceZone(s))
 	}
 	v.limits(c)
 	v.smtp(c)
+	v.daemon(c)
 	if c.SpoolDir == "" {
 		v.add("spool_dir", "is required")
 	}
@@ -307,6 +311,7 @@ func (v *validator) source(s *Source, p string, brands, seen map[string]bool) {
 		{"path", s.Path != "", []SourceType{LocalDir, SFTP, FTP}},
 		{"result_path", s.ResultPath != "", []SourceType{LocalDir, SFTP, FTP}},
 		{"done_marker", s.DoneMarker != "", []SourceType{LocalDir, SFTP, FTP}},
+		{"stable_wait", !s.StableWait.IsZero(), []SourceType{LocalDir, SFTP, FTP}},
 		{"mailbox", s.Mailbox != "", []SourceType{IMAP}},
 		{"processed_mailbox", s.ProcessedMailbox != "", []SourceType{IMAP}},
 		{"quarantine_mailbox", s.QuarantineMailbox != "", []SourceType{IMAP}},
@@ -445,13 +450,11 @@ func (v *validator) source(s *Source, p string, brands, seen map[string]bool) {
 	default:
 		v.addf(p+".after", "%q is not move, delete or leave", s.After)
 	}
-	if err := checkSchedule(s.Schedule); err != nil {
-		v.add(p+".schedule", err.Error())
-	}
 	v.patterns(p+".include", s.Include)
 	v.patterns(p+".exclude", s.Exclude)
-	if d, ok := s.Timeout.Fixed(); !ok || s.Timeout.Days != 0 || d <= 0 {
-		v.addf(p+".timeout", "%s: want a positive clock duration such as 30s or 2m", s.Timeout)
+	v.clockDuration(p+".timeout", s.Timeout, "30s or 2m")
+	if s.Type != IMAP {
+		v.clockDuration(p+".stable_wait", s.StableWait, "10s")
 	}
 	if _, ok := s.MinAge.Fixed(); !ok {
 		v.addf(p+".min_age", "%s: months are not allowed; use days, hours or minutes", s.MinAge)
@@ -480,51 +483,39 @@ func (v *validator) patterns(p string, pats []string) {
 	}
 }
 
-var cronDescriptors = map[string]bool{
-	"@yearly": true, "@annually": true, "@monthly": true, "@weekly": true,
-	"@daily": true, "@midnight": true, "@hourly": true,
+// daemon checks what only returnsd run uses: its schedules, its listener and
+// how long it waits to stop.
+func (v *validator) daemon(c *Config) {
+	for _, d := range c.Schedules.named() {
+		v.schedule("schedules."+d.job, d.spec, time.UTC)
+	}
+	v.listen("http.listen", c.HTTP.Listen)
+	v.clockDuration("shutdown_timeout", c.ShutdownTimeout, "60s or 2m")
 }
 
-// checkSchedule checks the shape of a robfig/cron spec without the library:
-// an optional CRON_TZ=Zone (or TZ=Zone) with a loadable zone, then 5 fields or
-// a descriptor. The schedules package parses it fully.
-func checkSchedule(spec string) error {
-	spec = strings.TrimSpace(spec)
-	if spec == "" {
-		return errors.New("is required")
+// listen checks a host:port to listen on; the host may be empty (every
+// interface) and the port 0 (any free port).
+func (v *validator) listen(field, addr string) {
+	if addr == "" {
+		v.add(field, "is required (host:port, e.g. 127.0.0.1:8080 or :8080)")
+		return
 	}
-	for _, prefix := range []string{"CRON_TZ=", "TZ="} {
-		if rest, ok := strings.CutPrefix(spec, prefix); ok {
-			zone, fields, _ := strings.Cut(rest, " ")
-			if _, err := time.LoadLocation(zone); err != nil || zone == "" {
-				return fmt.Errorf("%q: %q is not a known IANA time zone", spec, zone)
-			}
-			spec = strings.TrimSpace(fields)
-			break
-		}
+	_, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		v.addf(field, "%q is not host:port, e.g. 127.0.0.1:8080 or :8080", addr)
+		return
 	}
-	if strings.HasPrefix(spec, "@") {
-		if every, ok := strings.CutPrefix(spec, "@every "); ok {
-			if d, err := time.ParseDuration(strings.TrimSpace(every)); err != nil || d <= 0 {
-				return fmt.Errorf("%q: @every needs a positive Go duration such as 10m", spec)
-			}
-			return nil
-		}
-		if !cronDescriptors[spec] {
-			return fmt.Errorf("%q is not a cron descriptor (@hourly, @daily, @weekly, @monthly, @yearly, @every 10m)", spec)
-		}
-		return nil
+	if n, err := strconv.Atoi(port); err != nil || n < 0 || n > 65535 {
+		v.addf(field, "port %q is not a number from 0 to 65535", port)
 	}
-	fields := strings.Fields(spec)
-	if len(fields) != 5 {
-		return fmt.Errorf("%q has %d fields; want 5 (minute hour day-of-month month day-of-week)", spec, len(fields))
+}
+
+// clockDuration checks a duration that is elapsed time: more than zero and
+// in clock units, since a day or month of waiting is always a mistake here.
+func (v *validator) clockDuration(field string, d Duration, example string) {
+	if fixed, ok := d.Fixed(); !ok || d.Days != 0 || fixed <= 0 {
+		v.addf(field, "%s: want a positive clock duration such as %s", d, example)
 	}
-	for _, f := range fields {
-		if strings.Trim(f, "0123456789*/,-?ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz") != "" {
-			return fmt.Errorf("%q: field %q has characters cron does not read", spec, f)
-		}
-	}
-	return nil
 }
 
 func (v *validator) limits(c *Config) {

@@ -168,6 +168,23 @@ func TestValidate(t *testing.T) {
 		{"RejectsAnUnknownScheduleZone", func(c *Config) { c.Sources[0].Schedule = "CRON_TZ=Mars/Olympus 15 * * * *" }, `sources[0].schedule: "CRON_TZ=Mars/Olympus 15 * * * *": "Mars/Olympus" is not a known IANA time zone`},
 		{"RejectsAnUnknownDescriptor", func(c *Config) { c.Sources[0].Schedule = "@fortnightly" }, `sources[0].schedule: "@fortnightly" is not a cron descriptor`},
 		{"RejectsAnEmptySchedule", func(c *Config) { c.Sources[0].Schedule = " " }, "sources[0].schedule: is required"},
+		{"NamesEachFieldOutOfRange", func(c *Config) { c.Sources[0].Schedule = "99 99 * * *" }, `sources[0].schedule: "99 99 * * *": minute "99": 99 is not in 0-59; hour "99": 99 is not in 0-23`},
+		{"RejectsAScheduleThatNeverRuns", func(c *Config) { c.Sources[1].Schedule = "0 0 31 4 *" }, `sources[1].schedule: "0 0 31 4 *" never runs: no month it names has that day`},
+		{"RejectsAnIMAPScheduleOutOfRange", func(c *Config) { c.Sources[3].Schedule = "0 6 * * 7" }, `sources[3].schedule: "0 6 * * 7": day-of-week "7": 7 is not in 0-6 (0 is Sunday)`},
+		{"RejectsAZoneWithoutASchedule", func(c *Config) { c.Sources[0].Schedule = "CRON_TZ=Europe/Berlin" }, `sources[0].schedule: "CRON_TZ=Europe/Berlin": nothing follows the time zone`},
+		{"RejectsAnEveryBelowASecond", func(c *Config) { c.Sources[0].Schedule = "@every 500ms" }, `sources[0].schedule: "@every 500ms": @every needs at least 1s`},
+		{"RejectsABadLifecycleSchedule", func(c *Config) { c.Schedules.Lifecycle = "5 * * *" }, `schedules.lifecycle: "5 * * *" has 4 fields; want 5 (minute hour day-of-month month day-of-week)`},
+		{"RejectsABadAutoResolveSchedule", func(c *Config) { c.Schedules.AutoResolve = "CRON_TZ=Mars/Olympus @hourly" }, `schedules.auto_resolve: "CRON_TZ=Mars/Olympus @hourly": "Mars/Olympus" is not a known IANA time zone`},
+		{"RejectsABadReportSchedule", func(c *Config) { c.Schedules.Report = "0 25 * * *" }, `schedules.report: "0 25 * * *": hour "25": 25 is not in 0-23`},
+		{"RequiresAReportSchedule", func(c *Config) { c.Schedules.Report = "\t" }, "schedules.report: is required"},
+
+		// The daemon.
+		{"RejectsAStableWaitOnIMAP", func(c *Config) { c.Sources[3].StableWait = MustParseDuration("5s") }, "sources[3].stable_wait: does not apply to imap sources"},
+		{"RejectsAStableWaitInDays", func(c *Config) { c.Sources[0].StableWait = MustParseDuration("1d") }, "sources[0].stable_wait: 1d: want a positive clock duration such as 10s"},
+		{"RejectsAListenAddressWithoutAPort", func(c *Config) { c.HTTP.Listen = "8080" }, `http.listen: "8080" is not host:port, e.g. 127.0.0.1:8080 or :8080`},
+		{"RejectsAListenPortByName", func(c *Config) { c.HTTP.Listen = "localhost:http" }, `http.listen: port "http" is not a number from 0 to 65535`},
+		{"RejectsAListenPortOutOfRange", func(c *Config) { c.HTTP.Listen = ":65536" }, `http.listen: port "65536" is not a number from 0 to 65535`},
+		{"RejectsAShutdownTimeoutInMonths", func(c *Config) { c.ShutdownTimeout = MustParseDuration("1mo") }, "shutdown_timeout: 1mo: want a positive clock duration such as 60s or 2m"},
 
 		// Everything else.
 		{"RejectsANegativeLimit", func(c *Config) { c.Limits.MaxRows = -1 }, "limits.max_rows: -1 is negative"},
@@ -214,6 +231,11 @@ func TestValidateAccepts(t *testing.T) {
 		{"ATZPrefix", func(c *Config) { c.Sources[0].Schedule = "TZ=Europe/Berlin 0 6 * * MON-FRI" }},
 		{"AnEveryDescriptor", func(c *Config) { c.Sources[0].Schedule = "@every 10m" }},
 		{"AnHourlyDescriptorWithAZone", func(c *Config) { c.Sources[0].Schedule = "CRON_TZ=UTC @hourly" }},
+		{"DaemonSchedulesWithAZone", func(c *Config) { c.Schedules.Report = "CRON_TZ=Europe/Berlin 0 7 * * MON-FRI" }},
+		{"ListeningOnEveryInterface", func(c *Config) { c.HTTP.Listen = ":8080" }},
+		{"ListeningOnAnyFreePort", func(c *Config) { c.HTTP.Listen = "127.0.0.1:0" }},
+		{"ListeningOnAnIPv6Address", func(c *Config) { c.HTTP.Listen = "[::1]:9090" }},
+		{"AStableWaitInMinutes", func(c *Config) { c.Sources[1].StableWait = MustParseDuration("2m") }},
 		{"SFTPWithAPasswordFromTheEnvironment", func(c *Config) {
 			c.Sources[1].PrivateKeyFile, c.Sources[1].PasswordEnv = "", SecretFromEnv("pw")
 		}},
@@ -262,9 +284,6 @@ func TestValidateCachesTheBrandLocation(t *testing.T) {
 	}
 	if b.location == nil || b.Location() != b.location || b.Location().String() != "America/New_York" {
 		t.Errorf("Location() = %v, cached %v", b.Location(), b.location)
-	}
-	if f := b.ProcessorFormat(); f.Location != b.location {
-		t.Errorf("ProcessorFormat().Location = %v", f.Location)
 	}
 
 	t.Run("FallsBackToUTCBeforeValidate", func(t *testing.T) {

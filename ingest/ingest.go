@@ -1,20 +1,23 @@
-// Package ingest takes brands' files from where they arrive (a local folder, an
-// SFTP or FTP server, a mailbox) to the file pipeline, and tells the source what
-// became of them. A Source only moves bytes; the Poller decides which files are
-// taken (names, stability, what was seen before), fetches them to the spool,
-// processes them, uploads their result files and acknowledges them.
+// Package ingest is the contract of the places brands' files come from (a local
+// folder, an SFTP or FTP server, a mailbox): the Source interface, the File it
+// lists, and the rules for names. A Source only moves bytes; the poller
+// (package poller) decides which files are taken and what becomes of them.
 //
 // Each kind of source lives in its own subpackage (ingest/localdir, ingest/sftp,
-// ingest/imap) and passes the one conformance suite in ingest/sourcetest.
+// ingest/ftp, ingest/imap), knows nothing of the ledger or the file formats,
+// and passes the one conformance suite in ingest/sourcetest.
 package ingest
 
 import (
 	"context"
 	"errors"
 	"io"
+	"path"
+	"strings"
 	"time"
 
-	"github.com/returnsd/returnsd/processors"
+	"github.com/returnsd/returnsd/internal/filename"
+	"github.com/returnsd/returnsd/outcome"
 )
 
 // File is one file as a source lists it. Name and Path come from the remote side
@@ -40,7 +43,14 @@ type File struct {
 	// bytes and quarantines it with this code and reason, whatever the name
 	// rules say. Without a brand (no route) it is not received at all: the
 	// poller acknowledges it as failed and reports it.
-	Refusal *processors.FileError
+	Refusal *Refusal
+}
+
+// Refusal is why a source refuses a file it lists: a code of docs/outcomes.md
+// and a reason ops and the brand can act on.
+type Refusal struct {
+	Code   outcome.QuarantineCode
+	Reason string
 }
 
 // Disposition is what became of a file whose outcome is committed; it decides
@@ -109,7 +119,38 @@ var ErrNotStable = errors.New("the file changed while it was fetched")
 
 // ArchiveName is the name a file is moved to in processed/ or failed/ when that
 // folder already holds one of its name (the brand sent a file of the same name
-// again): the name with the time appended, so neither copy is lost.
+// again): the name with the time appended, so neither copy is lost. A long name
+// is shortened to leave room for the time (see filename.Fit).
 func ArchiveName(name string, now time.Time) string {
-	return name + "." + now.UTC().Format("20060102T150405.000000000Z")
+	suffix := "." + now.UTC().Format("20060102T150405.000000000Z")
+	return filename.Fit(name, filename.MaxBytes-len(suffix)) + suffix
+}
+
+// SafeName reports whether a remote file name is a plain name: not empty, not
+// . or .., without a slash, backslash or NUL. Other names are never taken: a
+// server that sends "../x.csv" is broken or hostile.
+func SafeName(name string) bool {
+	return name != "" && name != "." && name != ".." && !strings.ContainsAny(name, "/\\\x00")
+}
+
+// Wanted reports whether a file name passes the include patterns (any; none means
+// all) and no exclude pattern. Our own result_* and receipt_* files are never wanted.
+func Wanted(name string, include, exclude []string) bool {
+	if filename.IsOurs(name) {
+		return false
+	}
+	for _, pat := range exclude {
+		if ok, _ := path.Match(pat, name); ok {
+			return false
+		}
+	}
+	if len(include) == 0 {
+		return true
+	}
+	for _, pat := range include {
+		if ok, _ := path.Match(pat, name); ok {
+			return true
+		}
+	}
+	return false
 }

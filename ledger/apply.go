@@ -188,6 +188,20 @@ func complete(ctx context.Context, tx pgx.Tx, file int64, kind string, t *tally)
 	return sum, interpretError(err)
 }
 
+// FileSummary reads back the summary of a finished file from its outcomes.
+func (l *Ledger) FileSummary(ctx context.Context, fileID int64) (Summary, error) {
+	var sum Summary
+	err := l.inTx(ctx, func(tx pgx.Tx) error {
+		var err error
+		sum, err = summarize(ctx, tx, fileID)
+		return err
+	})
+	if err != nil {
+		return Summary{}, fmt.Errorf("ledger: summary of file %d: %w", fileID, err)
+	}
+	return sum, nil
+}
+
 // summarize reads back the summary of a file that is already finished.
 func summarize(ctx context.Context, tx pgx.Tx, file int64) (Summary, error) {
 	t := &tally{sum: Summary{FileID: file, ByCode: map[outcome.Code]int{}}}

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/returnsd/returnsd/internal/safetext"
 	"github.com/returnsd/returnsd/money"
 	"github.com/returnsd/returnsd/processors"
 )
@@ -109,7 +110,7 @@ func (c *copyWriter) rowError(e *processors.RowError) {
 		return
 	}
 	c.text(string(e.Code))
-	c.text(e.Message)
+	c.text(safetext.Printable(e.Message)) // a message may quote what the file holds, bytes and all
 }
 
 func (c *copyWriter) endRow() {

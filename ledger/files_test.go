@@ -235,6 +235,22 @@ func TestImportActions(t *testing.T) {
 		wantAction(t, b.action(l, 4), "PENDING", "10.00", "0.85")
 	})
 
+	t.Run("IdsInTheRangeOfTheActionsTheLedgerCreatesAreRefused", func(t *testing.T) {
+		t.Parallel()
+		l, b := setup(t)
+		sum := b.importActions(l, "acme", sale(899999999999999, "10"), sale(900000000000000, "10"),
+			sale(999999999999999, "10"), sale(1000000000000000, "10"), sale(4611686018427387904, "10"))
+		out := b.outcomes(l, sum.FileID)
+		wantOutcome(t, out[2], outcome.Applied, "")
+		wantOutcome(t, out[3], outcome.Rejected, outcome.InvalidActionID)
+		wantOutcome(t, out[4], outcome.Rejected, outcome.InvalidActionID)
+		wantOutcome(t, out[5], outcome.Applied, "")
+		wantOutcome(t, out[6], outcome.Applied, "")
+		if !strings.Contains(out[3].Message, "900000000000000 to 999999999999999") {
+			t.Errorf("the message does not name the range: %q", out[3].Message)
+		}
+	})
+
 	t.Run("AReversedActionKeepsWhatARestoreBringsBack", func(t *testing.T) {
 		t.Parallel()
 		l, b := setup(t)

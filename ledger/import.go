@@ -76,22 +76,22 @@ SELECT s.*,
     CASE WHEN pp.tracker_id IS NULL THEN t.payout_fixed ELSE pp.payout_fixed END AS payout_fixed,
     CASE
         WHEN s.code IS NOT NULL THEN 'REJECTED'
-        WHEN s.action_id >= 4611686018427387904 THEN 'REJECTED'
+        WHEN s.action_id BETWEEN own.seqmin AND own.seqmax THEN 'REJECTED'
         WHEN t.id IS NULL OR s.currency <> b.currency THEN 'REJECTED'
         WHEN e.id IS NOT NULL AND e.brand_id <> $1 THEN 'REJECTED'
         WHEN e.id IS NOT NULL OR s.first_line <> s.line THEN 'DUPLICATE_ROW'
     END AS outcome,
     CASE
         WHEN s.code IS NOT NULL THEN s.code
-        WHEN s.action_id >= 4611686018427387904 THEN 'INVALID_ACTION_ID'
+        WHEN s.action_id BETWEEN own.seqmin AND own.seqmax THEN 'INVALID_ACTION_ID'
         WHEN t.id IS NULL THEN 'UNKNOWN_TRACKER'
         WHEN s.currency <> b.currency THEN 'CURRENCY_MISMATCH'
         WHEN e.id IS NOT NULL OR s.first_line <> s.line THEN 'ACTION_EXISTS'
     END AS verdict,
     CASE
         WHEN s.code IS NOT NULL THEN s.message
-        WHEN s.action_id >= 4611686018427387904 THEN 'ActionId ' || s.action_id
-            || ' is in the range the ledger numbers its own actions from (4611686018427387904 up)'
+        WHEN s.action_id BETWEEN own.seqmin AND own.seqmax THEN 'ActionId ' || s.action_id
+            || ' is in the range the ledger numbers the actions it creates in (' || own.seqmin || ' to ' || own.seqmax || ')'
         WHEN t.id IS NULL THEN 'ActionTrackerId ' || s.tracker_id || ' is not a tracker of this program'
         WHEN s.currency <> b.currency THEN 'Currency ' || s.currency || ' differs from the program''s currency ' || b.currency
         WHEN e.id IS NOT NULL AND e.brand_id <> $1 THEN 'ActionId ' || s.action_id || ' is already in use'
@@ -107,6 +107,8 @@ FROM (
     FROM stage st
 ) s
 JOIN brands b ON b.id = $1
+-- The ids the ledger gives the actions it creates: the bounds of their sequence.
+CROSS JOIN (SELECT seqmin, seqmax FROM pg_sequence WHERE seqrelid = 'action_ids'::regclass) own
 LEFT JOIN trackers t ON t.brand_id = $1 AND t.id = s.tracker_id
 LEFT JOIN actions e ON e.id = s.action_id
 LEFT JOIN partner_contracts pc ON pc.brand_id = $1 AND pc.partner_id = s.partner_id

@@ -2,6 +2,7 @@ package ledger
 
 import (
 	"fmt"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -197,6 +198,23 @@ func TestApplyInquiryResolutions(t *testing.T) {
 	now := time.Date(2026, 11, 20, 9, 0, 0, 0, newYork)
 	recent := time.Date(2026, 11, 10, 12, 0, 0, 0, newYork) // locks Dec 10, pays Dec 25
 
+	t.Run("TheIdOfACreatedActionSurvivesASpreadsheet", func(t *testing.T) {
+		t.Parallel()
+		l, b := setup(t)
+		b.importInquiries(l, "acme", now, inquiry("Q-1", 77, "A-1", recent))
+		b.resolve(l, "acme", now, valid("Q-1"))
+		id := b.inquiry(l, "Q-1").ActionID
+		// A spreadsheet keeps 15 significant digits of a number: the id comes back
+		// from an export opened and saved in Excel as it was.
+		kept, err := strconv.ParseInt(strconv.FormatFloat(float64(id), 'f', -1, 64), 10, 64)
+		if err != nil || kept != id || len(strconv.FormatInt(id, 10)) > 15 {
+			t.Fatalf("action id %d comes back from a spreadsheet as %d (%v)", id, kept, err)
+		}
+		if rounded, _ := strconv.ParseFloat(strconv.FormatFloat(float64(id), 'g', 15, 64), 64); int64(rounded) != id {
+			t.Fatalf("action id %d has more than 15 significant digits", id)
+		}
+	})
+
 	t.Run("ValidCreatesAPendingActionUnderTheContract", func(t *testing.T) {
 		t.Parallel()
 		l, b := setup(t)
@@ -206,8 +224,8 @@ func TestApplyInquiryResolutions(t *testing.T) {
 			t.Fatalf("summary %+v", sum)
 		}
 		q := b.inquiry(l, "Q-1")
-		if q.Status != "VALID" || q.ActionID < 1<<62 || q.By != "test" {
-			t.Fatalf("inquiry %+v (actions the ledger creates are numbered from 2^62)", q)
+		if q.Status != "VALID" || q.ActionID < 900000000000000 || q.ActionID > 999999999999999 || q.By != "test" {
+			t.Fatalf("inquiry %+v (actions the ledger creates are numbered from 900000000000000)", q)
 		}
 		wantOutcome(t, got[2], outcome.Applied, "")
 		if got[2].ActionID != q.ActionID || got[2].NewAmount == nil || got[2].NewAmount.String() != "100.00" ||

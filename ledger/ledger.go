@@ -27,7 +27,11 @@ func Open(ctx context.Context, url string, logger *slog.Logger) (*Ledger, error)
 	}
 	cfg, err := pgxpool.ParseConfig(url)
 	if err != nil {
-		return nil, fmt.Errorf("ledger: database URL: %w", err)
+		// The driver's message quotes the URL, and its redaction misses a password
+		// the URL parser cut elsewhere (an unencoded % / @): it is never shown.
+		return nil, errors.New("ledger: the database URL cannot be parsed; check its form " +
+			"(postgres://user:password@host:port/database?options) and percent-encode " +
+			"% @ / ? # : and spaces in the user name and password (% as %25)")
 	}
 	// An apply stages a file in temporary tables; the default 8 MB of temp_buffers
 	// would spill a large file to disk several times over. Local buffers are taken
@@ -51,6 +55,11 @@ func Open(ctx context.Context, url string, logger *slog.Logger) (*Ledger, error)
 
 // Close releases the connections.
 func (l *Ledger) Close() { l.pool.Close() }
+
+// Pool is the ledger's connection pool, for the job queue (River), which keeps
+// its own tables in the same database (see Migrate) so that enqueueing a job
+// commits with the ledger change it follows from.
+func (l *Ledger) Pool() *pgxpool.Pool { return l.pool }
 
 // inTx runs fn in a transaction and commits it when fn returns nil. The rollback
 // runs even when ctx is cancelled, so a cancelled apply leaves nothing behind.

@@ -214,3 +214,29 @@ func wantAction(t *testing.T, got actionState, state, amount, payout string) {
 		t.Errorf("action is %s %s/%s, want %s %s/%s", got.State, got.Amount, got.Payout, state, amount, payout)
 	}
 }
+
+func TestOpenNeverPrintsThePassword(t *testing.T) {
+	t.Parallel()
+	for _, c := range []struct{ url, password string }{
+		{"postgres://returnsd:Zk9/QpW%x7Lm@db.example/returnsd", "Zk9/QpW%x7Lm"},
+		{"postgres://returnsd:Zk9@QpW%w0Lm@db.example/returnsd", "Zk9@QpW%w0Lm"},
+		{"postgres://returnsd:Zk9QpW%@db.example/returnsd", "Zk9QpW%"},
+		{"postgres://returnsd:Zk9 QpW@db.example:99999/returnsd", "Zk9 QpW"},
+		{"host=db.example password=Zk9QpWLm port=abc", "Zk9QpWLm"},
+		{"postgres://returnsd:Zk9QpWLm@db.example/returnsd?sslmode=bogus", "Zk9QpWLm"},
+	} {
+		_, err := Open(context.Background(), c.url, nil)
+		if err == nil {
+			t.Fatalf("Open(%q) succeeded", c.url)
+		}
+		for i := 0; i+3 <= len(c.password); i++ {
+			if part := c.password[i : i+3]; strings.Contains(err.Error(), part) {
+				t.Errorf("the error for %q shows %q of the password: %v", c.url, part, err)
+				break
+			}
+		}
+		if !strings.Contains(err.Error(), "database URL") {
+			t.Errorf("the error does not say what is wrong: %v", err)
+		}
+	}
+}

@@ -26,6 +26,9 @@ const (
 	SourceFileNew SourceFileState = "NEW"
 	// SourceFileSeen: listed before with the same size and time, not yet done.
 	SourceFileSeen SourceFileState = "SEEN"
+	// SourceFileReceived: fetched, its bytes kept as a received file; it waits
+	// to be applied, answered and acknowledged (by its own job).
+	SourceFileReceived SourceFileState = "RECEIVED"
 	// SourceFileDone: its outcome is committed; the source's copy is still to be acknowledged.
 	SourceFileDone SourceFileState = "DONE"
 	// SourceFileAcked: done and acknowledged (moved, deleted or left for good).
@@ -36,7 +39,11 @@ const (
 type SeenFile struct {
 	State  SourceFileState
 	Status outcome.FileStatus // for DONE and ACKED: COMPLETED, DUPLICATE_FILE or QUARANTINED
-	FileID int64              // for DONE and ACKED: the received file, 0 when none was recorded
+	FileID int64              // for RECEIVED, DONE and ACKED: the received file, 0 when none was recorded
+	// SeenFor is how long ago, by the database's clock, the file was first
+	// listed as it is now (0 when first listed now): its age by our own clock,
+	// whatever the server's clock says its modification time is.
+	SeenFor time.Duration
 }
 
 // ObserveSourceFiles records a source's listing and returns, for each file in the
@@ -62,7 +69,8 @@ func (l *Ledger) ObserveSourceFiles(ctx context.Context, source string, files []
 				SELECT $1, path, size, mod_time FROM listed
 				ON CONFLICT (source, path, size, mod_time) DO UPDATE SET last_seen = now()
 			)
-			SELECT l.ord, coalesce(s.state, 'NEW'), coalesce(s.status, ''), coalesce(s.file_id, 0)
+			SELECT l.ord, coalesce(s.state, 'NEW'), coalesce(s.status, ''), coalesce(s.file_id, 0),
+				coalesce(extract(epoch FROM now() - s.first_seen)::float8, 0)
 			FROM listed l
 			LEFT JOIN source_files s ON s.source = $1 AND s.path = l.path AND s.size = l.size AND s.mod_time = l.mod_time
 			ORDER BY l.ord`, source, paths, sizes, times)
@@ -73,11 +81,13 @@ func (l *Ledger) ObserveSourceFiles(ctx context.Context, source string, files []
 			var ord int64
 			var state, status string
 			var fileID int64
-			if err := rows.Scan(&ord, &state, &status, &fileID); err != nil {
+			var seconds float64
+			if err := rows.Scan(&ord, &state, &status, &fileID, &seconds); err != nil {
 				rows.Close()
 				return interpretError(err)
 			}
-			out[ord-1] = SeenFile{State: SourceFileState(state), Status: outcome.FileStatus(status), FileID: fileID}
+			out[ord-1] = SeenFile{State: SourceFileState(state), Status: outcome.FileStatus(status), FileID: fileID,
+				SeenFor: time.Duration(seconds * float64(time.Second))}
 		}
 		if err := rows.Err(); err != nil {
 			return interpretError(err)
@@ -105,8 +115,22 @@ type SourceFileDoneParams struct {
 	Status outcome.FileStatus
 }
 
-// MarkSourceFileDone records that a listed file's outcome is committed. From then
-// on it is never fetched again; it only awaits its acknowledgement.
+// markSourceFileReceived records, in the transaction that received its bytes,
+// that a listed file is the received file fileID.
+func markSourceFileReceived(ctx context.Context, tx pgx.Tx, k SourceFileKey, sha256 []byte, fileID int64) error {
+	_, err := tx.Exec(ctx, `
+		INSERT INTO source_files (source, path, size, mod_time, state, sha256, file_id)
+		VALUES ($1, $2, $3, $4, 'RECEIVED', $5, $6)
+		ON CONFLICT (source, path, size, mod_time) DO UPDATE
+		SET state = 'RECEIVED', sha256 = EXCLUDED.sha256, file_id = EXCLUDED.file_id
+		WHERE source_files.state = 'SEEN'`,
+		k.Source, k.File.Path, k.File.Size, k.File.ModTime.UTC(), sha256, fileID)
+	return interpretError(err)
+}
+
+// MarkSourceFileDone records that a listed file's outcome is committed (and its
+// result delivered). From then on it is never fetched again; it only awaits its
+// acknowledgement.
 func (l *Ledger) MarkSourceFileDone(ctx context.Context, p SourceFileDoneParams) error {
 	var fileID *int64
 	if p.FileID != 0 {
@@ -116,8 +140,9 @@ func (l *Ledger) MarkSourceFileDone(ctx context.Context, p SourceFileDoneParams)
 		INSERT INTO source_files (source, path, size, mod_time, state, sha256, file_id, status, done_at)
 		VALUES ($1, $2, $3, $4, 'DONE', $5, $6, $7, now())
 		ON CONFLICT (source, path, size, mod_time) DO UPDATE
-		SET state = 'DONE', sha256 = EXCLUDED.sha256, file_id = EXCLUDED.file_id, status = EXCLUDED.status, done_at = now()
-		WHERE source_files.state = 'SEEN'`,
+		SET state = 'DONE', sha256 = coalesce(EXCLUDED.sha256, source_files.sha256),
+			file_id = coalesce(EXCLUDED.file_id, source_files.file_id), status = EXCLUDED.status, done_at = now()
+		WHERE source_files.state IN ('SEEN', 'RECEIVED')`,
 		p.Source, p.File.Path, p.File.Size, p.File.ModTime.UTC(), p.SHA256, fileID, string(p.Status))
 	if err != nil {
 		return fmt.Errorf("ledger: mark %s of source %s done: %w", p.File.Path, p.Source, interpretError(err))
@@ -145,7 +170,7 @@ func (l *Ledger) DoneSourceFileByHash(ctx context.Context, source, path string, 
 	var state, status string
 	err := l.pool.QueryRow(ctx, `
 		SELECT state, status, coalesce(file_id, 0) FROM source_files
-		WHERE source = $1 AND sha256 = $2 AND path = $3 AND state <> 'SEEN'
+		WHERE source = $1 AND sha256 = $2 AND path = $3 AND state IN ('DONE', 'ACKED')
 		ORDER BY done_at DESC LIMIT 1`, source, sha256, path).Scan(&state, &status, &s.FileID)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return SeenFile{}, false, nil

@@ -13,9 +13,11 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
-	"strings"
 	"time"
 
+	"github.com/jackc/pgx/v5"
+	"github.com/returnsd/returnsd/internal/filename"
+	"github.com/returnsd/returnsd/internal/safetext"
 	"github.com/returnsd/returnsd/ledger"
 	"github.com/returnsd/returnsd/outcome"
 	"github.com/returnsd/returnsd/processors"
@@ -31,7 +33,10 @@ type Pipeline struct {
 	Retries int
 	// RetryWait is the first wait between retries; it doubles each time. Default 1s.
 	RetryWait time.Duration
-	Logger    *slog.Logger
+	// SpoolDir is where bytes read back from the ledger are staged; default
+	// returnsd-spool in the system's temporary folder.
+	SpoolDir string
+	Logger   *slog.Logger
 }
 
 // Params describes one file to process.
@@ -47,14 +52,24 @@ type Params struct {
 	// Accept lists the kinds detection may choose; default: BrandKinds.
 	Accept []processors.Kind
 	DryRun bool
-	// Result receives the result file (SPEC §4); nil writes none.
-	Result io.Writer
+	// Result receives the result file (SPEC §4); nil writes none. It is emptied
+	// before each attempt to write it, so a retry never appends to what a failed
+	// attempt wrote.
+	Result ResultFile
 	// Progress, when set, is called now and then with the bytes read so far and the file's size.
 	Progress func(done, total int64)
 	// Refuse, when set, quarantines the file with this code and reason instead
 	// of parsing it: its source refused it (a mail from a sender not allowed).
 	// Its bytes are kept like any received file's.
 	Refuse *processors.FileError
+}
+
+// ResultFile is where a result file is written: a file the pipeline can empty
+// and rewind. *os.File is one.
+type ResultFile interface {
+	io.Writer
+	Truncate(size int64) error
+	Seek(offset int64, whence int) (int64, error)
 }
 
 // Result says how a file ended.
@@ -71,27 +86,16 @@ type Result struct {
 	// and the result file, or a brand that lost its result, is mended by sending
 	// the same file again.
 	WroteResult bool
+	// resultOf is the file whose outcomes make the result file: this one, or
+	// the one it duplicates. 0: no result file (quarantined, or a dry run's,
+	// which is written inside its transaction).
+	resultOf int64
 }
 
 // BrandKinds are the kinds a brand's file may be when nothing says which: its
 // changes to actions and its resolutions of inquiries. Tracking exports and
 // partners' inquiries are loaded by explicit import commands.
 var BrandKinds = []processors.Kind{processors.ActionUpdates, processors.InquiryResolutions}
-
-// IsOurs reports whether a file name is one returnsd writes (result_*, receipt_*):
-// such files are never ingested, so a result uploaded next to the inbox never loops back.
-// A result being uploaded is written as ".result_<name>.tmp" first: a crash
-// mid-upload leaves that behind, and it is ours too.
-func IsOurs(name string) bool {
-	base := strings.TrimPrefix(strings.ToLower(filepath.Base(name)), ".")
-	return strings.HasPrefix(base, "result_") || strings.HasPrefix(base, "receipt_")
-}
-
-// ResultName is the name of a file's result file: result_<name>.csv.
-func ResultName(name string) string {
-	base := filepath.Base(name)
-	return "result_" + strings.TrimSuffix(base, filepath.Ext(base)) + ".csv"
-}
 
 // Process takes one file through the pipeline. A file that cannot be processed is
 // QUARANTINED with a reason, not an error; an error means the file could not be
@@ -101,7 +105,7 @@ func (p *Pipeline) Process(ctx context.Context, params Params) (Result, error) {
 	if params.Name == "" {
 		params.Name = filepath.Base(params.Path)
 	}
-	if IsOurs(params.Name) {
+	if filename.IsOurs(params.Name) {
 		return Result{}, fmt.Errorf("%s is a returnsd result file; it is never applied", params.Name)
 	}
 	f, err := os.Open(params.Path)
@@ -116,37 +120,48 @@ func (p *Pipeline) Process(ctx context.Context, params Params) (Result, error) {
 	limits := p.Limits.WithDefaults()
 	size := info.Size()
 
+	// The file this run received. A retry applies that file and never receives it
+	// again: if an attempt committed but did not hear so, the retry finds the file
+	// finished and reports what this run did, not a DUPLICATE_FILE of itself.
+	var fileID int64
 	var res Result
 	err = p.retry(ctx, func() error {
 		var err error
-		res, err = p.process(ctx, params, f, size, limits)
+		res, err = p.process(ctx, params, f, size, limits, &fileID)
 		return err
 	})
+	if err == nil && res.resultOf != 0 && params.Result != nil {
+		// The outcomes are committed: writing the result is retried on its own,
+		// starting from nothing each time.
+		err = p.retry(ctx, func() error {
+			return p.writeStoredResult(ctx, f, size, params, limits, res.resultOf)
+		})
+		res.WroteResult = err == nil
+	}
 	if err != nil {
 		return Result{}, fmt.Errorf("%s: %w", params.Name, err)
 	}
-	p.logger().InfoContext(ctx, "file processed", "brand", params.Brand, "file", params.Name,
-		"file_id", res.FileID, "status", res.Status, "kind", res.Kind, "rows", res.Summary.Rows,
-		"applied", res.Summary.Applied, "rejected", res.Summary.Rejected, "duplicate", res.Summary.Duplicate,
-		"reason", res.Reason, "dry_run", params.DryRun)
+	p.logProcessed(ctx, params, res)
 	return res, nil
 }
 
-func (p *Pipeline) process(ctx context.Context, params Params, f *os.File, size int64, limits processors.Limits) (Result, error) {
-	receive := ledger.ReceiveParams{Brand: params.Brand, Source: params.Source, Name: params.Name, Size: size}
-	if size > limits.MaxFileBytes {
-		fe := &processors.FileError{Code: outcome.FileTooLarge, Reason: fmt.Sprintf(
-			"the file is %d bytes, over the limit of %d (limits.max_file_bytes); its bytes were not kept", size, limits.MaxFileBytes)}
-		return p.quarantineUnstored(ctx, params, receive, fe)
-	}
-	sum, err := hashFile(f)
-	if err != nil {
-		return Result{}, err
-	}
-	receive.SHA256 = sum
+func (p *Pipeline) logProcessed(ctx context.Context, params Params, res Result) {
+	p.logger().InfoContext(ctx, "file processed", "brand", params.Brand, "source", params.Source, "file", params.Name,
+		"file_id", res.FileID, "status", res.Status, "kind", res.Kind, "rows", res.Summary.Rows,
+		"applied", res.Summary.Applied, "rejected", res.Summary.Rejected, "duplicate", res.Summary.Duplicate,
+		"reason", res.Reason, "dry_run", params.DryRun)
+}
 
+func (p *Pipeline) process(ctx context.Context, params Params, f *os.File, size int64, limits processors.Limits, fileID *int64) (Result, error) {
 	var res Result
 	if params.DryRun {
+		if size > limits.MaxFileBytes {
+			return quarantined(res, tooLarge(size, limits)), nil
+		}
+		sum, err := hashFile(f)
+		if err != nil {
+			return Result{}, err
+		}
 		applied, err := p.Ledger.AppliedFile(ctx, params.Brand, sum)
 		if err != nil {
 			return Result{}, err
@@ -154,21 +169,227 @@ func (p *Pipeline) process(ctx context.Context, params Params, f *os.File, size 
 		if applied != 0 {
 			return p.duplicate(ctx, f, size, params, limits, Result{}, applied)
 		}
+	} else if *fileID != 0 {
+		res.FileID = *fileID
 	} else {
-		receive.Body = io.NewSectionReader(f, 0, size)
-		rec, err := p.Ledger.Receive(ctx, receive)
+		rec, err := p.receive(ctx, ReceiveParams{Brand: params.Brand, Source: params.Source, Name: params.Name,
+			Refuse: params.Refuse}, f, size, limits)
 		if err != nil {
 			return Result{}, err
 		}
-		res.FileID = rec.FileID
-		if rec.Status == outcome.DuplicateFile {
-			return p.duplicate(ctx, f, size, params, limits, res, rec.DuplicateOf)
+		if rec.Status != outcome.Received {
+			if rec.Status == outcome.DuplicateFile {
+				return p.duplicate(ctx, f, size, params, limits, rec, rec.DuplicateOf)
+			}
+			return rec, nil
+		}
+		*fileID, res.FileID = rec.FileID, rec.FileID
+	}
+	return p.apply(ctx, params, f, size, limits, res)
+}
+
+// ReceiveParams describes a file fetched by a source, to keep in the ledger
+// before it is applied (by ApplyReceived, from the bytes kept).
+type ReceiveParams struct {
+	Brand  string
+	Source string
+	Name   string
+	Path   string // the spool copy
+	// Refuse, when set, quarantines the file as it is received (its bytes kept).
+	Refuse *processors.FileError
+	// Listed and Then are ledger.ReceiveParams': the source file is marked
+	// received, and Then runs (a job is enqueued), with the file, atomically.
+	Listed *ledger.SourceFileKey
+	Then   func(ctx context.Context, tx pgx.Tx, r ledger.Received) error
+}
+
+// Receive keeps a fetched file's bytes in the ledger without applying it. The
+// result is RECEIVED (to be applied), DUPLICATE_FILE (of an applied file) or
+// QUARANTINED (refused, or over the size limit). An error leaves nothing.
+func (p *Pipeline) Receive(ctx context.Context, rp ReceiveParams) (Result, error) {
+	f, err := os.Open(rp.Path)
+	if err != nil {
+		return Result{}, err
+	}
+	defer f.Close()
+	info, err := f.Stat()
+	if err != nil {
+		return Result{}, err
+	}
+	var res Result
+	err = p.retry(ctx, func() error {
+		var err error
+		res, err = p.receive(ctx, rp, f, info.Size(), p.Limits.WithDefaults())
+		return err
+	})
+	if err != nil {
+		return Result{}, fmt.Errorf("%s: %w", rp.Name, err)
+	}
+	return res, nil
+}
+
+func (p *Pipeline) receive(ctx context.Context, rp ReceiveParams, f *os.File, size int64, limits processors.Limits) (Result, error) {
+	receive := ledger.ReceiveParams{Brand: rp.Brand, Source: rp.Source, Name: rp.Name, Size: size,
+		Listed: rp.Listed, Then: rp.Then}
+	refuse := rp.Refuse
+	if size > limits.MaxFileBytes {
+		refuse = tooLarge(size, limits)
+		receive.SHA256 = []byte{} // not read: the file is too large to hash
+	} else {
+		sum, err := hashFile(f)
+		if err != nil {
+			return Result{}, err
+		}
+		receive.SHA256, receive.Body = sum, io.NewSectionReader(f, 0, size)
+	}
+	if refuse != nil {
+		refuse = &processors.FileError{Code: refuse.Code, Reason: safetext.Printable(refuse.Reason)}
+		receive.Refusal = &ledger.Refusal{Code: refuse.Code, Reason: refuse.Reason}
+	}
+	rec, err := p.Ledger.Receive(ctx, receive)
+	if err != nil {
+		return Result{}, err
+	}
+	res := Result{FileID: rec.FileID, Status: rec.Status, DuplicateOf: rec.DuplicateOf}
+	switch rec.Status {
+	case outcome.Quarantined:
+		res = quarantined(res, refuse)
+	case outcome.DuplicateFile:
+		res.Reason = fmt.Sprintf("the same bytes were applied as file %d", rec.DuplicateOf)
+	}
+	return res, nil
+}
+
+func tooLarge(size int64, limits processors.Limits) *processors.FileError {
+	return &processors.FileError{Code: outcome.FileTooLarge, Reason: fmt.Sprintf(
+		"the file is %d bytes, over the limit of %d (limits.max_file_bytes); its bytes were not kept", size, limits.MaxFileBytes)}
+}
+
+func quarantined(res Result, fe *processors.FileError) Result {
+	res.Status, res.Code, res.Reason = outcome.Quarantined, fe.Code, safetext.Printable(fe.Reason)
+	return res
+}
+
+// ApplyParams says how a received file is applied.
+type ApplyParams struct {
+	Format processors.Format
+	// Kind is what the file must be; empty detects it from the header among Accept.
+	Kind processors.Kind
+	// Accept lists the kinds detection may choose; default: BrandKinds.
+	Accept []processors.Kind
+	Actor  string
+}
+
+// ApplyReceived applies a file that Receive kept, from the bytes the ledger
+// holds (any replica can), and says how it ended. A file already finished
+// (by another replica, or before a crash) is reported, not applied again.
+func (p *Pipeline) ApplyReceived(ctx context.Context, file ledger.ReceivedFile, ap ApplyParams) (Result, error) {
+	if file.Status != outcome.Received {
+		return p.Describe(ctx, file)
+	}
+	f, size, err := p.spool(ctx, file)
+	if err != nil {
+		return Result{}, err
+	}
+	defer os.Remove(f.Name())
+	defer f.Close()
+	params := Params{Brand: file.Brand, Format: ap.Format, Source: file.Source, Actor: ap.Actor,
+		Name: file.Name, Kind: ap.Kind, Accept: ap.Accept}
+	var res Result
+	err = p.retry(ctx, func() error {
+		var err error
+		res, err = p.apply(ctx, params, f, size, p.Limits.WithDefaults(), Result{FileID: file.ID})
+		return err
+	})
+	if err != nil {
+		return Result{}, fmt.Errorf("%s: %w", file.Name, err)
+	}
+	p.logProcessed(ctx, params, res)
+	return res, nil
+}
+
+// Describe says how a finished file ended, with its counts.
+func (p *Pipeline) Describe(ctx context.Context, file ledger.ReceivedFile) (Result, error) {
+	res := Result{FileID: file.ID, Status: file.Status, DuplicateOf: file.DuplicateOf, Code: file.Code, Reason: file.Reason}
+	if file.Status == outcome.Completed {
+		var err error
+		if res.Summary, err = p.Ledger.FileSummary(ctx, file.ID); err != nil {
+			return Result{}, err
 		}
 	}
-	if params.Refuse != nil {
-		return p.quarantineOrFail(ctx, params, res, params.Refuse)
-	}
+	return res, nil
+}
 
+// WriteResult writes the result file of a finished file to w: its own
+// outcomes, or for a DUPLICATE_FILE those of the file it duplicates. It
+// reports false, writing nothing, for a file without a result (quarantined).
+func (p *Pipeline) WriteResult(ctx context.Context, file ledger.ReceivedFile, format processors.Format, w ResultFile) (bool, error) {
+	of := file
+	switch file.Status {
+	case outcome.Completed:
+	case outcome.DuplicateFile:
+		var err error
+		if of, err = p.Ledger.ReceivedFile(ctx, file.DuplicateOf); err != nil {
+			return false, err
+		}
+	default:
+		return false, nil
+	}
+	f, size, err := p.spool(ctx, of)
+	if err != nil {
+		return false, err
+	}
+	defer os.Remove(f.Name())
+	defer f.Close()
+	params := Params{Name: file.Name, Format: format, Result: w}
+	err = p.retry(ctx, func() error {
+		return p.writeStoredResult(ctx, f, size, params, p.Limits.WithDefaults(), of.ID)
+	})
+	return err == nil, err
+}
+
+// spool copies the bytes the ledger keeps of a file to a temporary file.
+func (p *Pipeline) spool(ctx context.Context, file ledger.ReceivedFile) (*os.File, int64, error) {
+	if !file.BytesKept {
+		return nil, 0, fmt.Errorf("file %d: its bytes were not kept", file.ID)
+	}
+	if err := os.MkdirAll(p.spoolDir(), 0o700); err != nil {
+		return nil, 0, fmt.Errorf("spool: %w", err)
+	}
+	f, err := os.CreateTemp(p.spoolDir(), fmt.Sprintf("file-%d-*.spool", file.ID))
+	if err != nil {
+		return nil, 0, fmt.Errorf("spool: %w", err)
+	}
+	err = p.retry(ctx, func() error {
+		if err := f.Truncate(0); err != nil {
+			return err
+		}
+		if _, err := f.Seek(0, io.SeekStart); err != nil {
+			return err
+		}
+		return p.Ledger.FileBytes(ctx, file.ID, f)
+	})
+	if err == nil {
+		err = f.Sync()
+	}
+	if err != nil {
+		f.Close()
+		os.Remove(f.Name())
+		return nil, 0, fmt.Errorf("file %d: read its bytes: %w", file.ID, err)
+	}
+	return f, file.Size, nil
+}
+
+func (p *Pipeline) spoolDir() string {
+	if p.SpoolDir != "" {
+		return p.SpoolDir
+	}
+	return filepath.Join(os.TempDir(), "returnsd-spool")
+}
+
+// apply parses and applies one received file (res.FileID; none for a dry run)
+// and quarantines it when it cannot be processed.
+func (p *Pipeline) apply(ctx context.Context, params Params, f *os.File, size int64, limits processors.Limits, res Result) (Result, error) {
 	table, kind, err := p.open(f, size, params, limits)
 	if err != nil {
 		return p.quarantineOrFail(ctx, params, res, err)
@@ -190,16 +411,16 @@ func (p *Pipeline) process(ctx context.Context, params Params, f *os.File, size 
 			params.Progress(table.Offset(), size)
 		}
 	}
-	var sum2 ledger.Summary
+	var sum ledger.Summary
 	switch kind {
 	case processors.ActionUpdates:
-		sum2, err = applyKind(ctx, table, params.Format, processors.NewActionUpdateReader, p.Ledger.ApplyActionUpdates, apply, progress)
+		sum, err = applyKind(ctx, table, params.Format, processors.NewActionUpdateReader, p.Ledger.ApplyActionUpdates, apply, progress)
 	case processors.Actions:
-		sum2, err = applyKind(ctx, table, params.Format, processors.NewActionRecordReader, p.Ledger.ImportActions, apply, progress)
+		sum, err = applyKind(ctx, table, params.Format, processors.NewActionRecordReader, p.Ledger.ImportActions, apply, progress)
 	case processors.Inquiries:
-		sum2, err = applyKind(ctx, table, params.Format, processors.NewInquiryReader, p.Ledger.ImportInquiries, apply, progress)
+		sum, err = applyKind(ctx, table, params.Format, processors.NewInquiryReader, p.Ledger.ImportInquiries, apply, progress)
 	case processors.InquiryResolutions:
-		sum2, err = applyKind(ctx, table, params.Format, processors.NewInquiryResolutionReader, p.Ledger.ApplyInquiryResolutions, apply, progress)
+		sum, err = applyKind(ctx, table, params.Format, processors.NewInquiryResolutionReader, p.Ledger.ApplyInquiryResolutions, apply, progress)
 	default:
 		err = &processors.FileError{Code: outcome.UnknownKind, Reason: fmt.Sprintf("%s files are not applied here", kind)}
 	}
@@ -209,12 +430,12 @@ func (p *Pipeline) process(ctx context.Context, params Params, f *os.File, size 
 	if params.Progress != nil {
 		params.Progress(size, size)
 	}
-	res.Summary, res.Status = sum2, sum2.Status
-	res.WroteResult = params.Result != nil
-	if !params.DryRun && params.Result != nil {
-		if err := p.writeStoredResult(ctx, f, size, params, limits, res.FileID); err != nil {
-			return res, err
-		}
+	res.Summary, res.Status = sum, sum.Status
+	switch {
+	case params.DryRun:
+		res.WroteResult = params.Result != nil
+	case res.Status == outcome.Completed:
+		res.resultOf = res.FileID
 	}
 	return res, nil
 }
@@ -238,11 +459,15 @@ func (p *Pipeline) duplicate(ctx context.Context, f *os.File, size int64, params
 	limits processors.Limits, res Result, original int64) (Result, error) {
 	res.Status, res.DuplicateOf = outcome.DuplicateFile, original
 	res.Reason = fmt.Sprintf("the same bytes were applied as file %d", original)
-	if params.Result == nil {
-		return res, nil
+	if params.DryRun {
+		if params.Result == nil {
+			return res, nil
+		}
+		res.WroteResult = true
+		return res, p.writeStoredResult(ctx, f, size, params, limits, original)
 	}
-	res.WroteResult = true
-	return res, p.writeStoredResult(ctx, f, size, params, limits, original)
+	res.resultOf = original
+	return res, nil
 }
 
 // writeStoredResult writes the result file of an applied file from the outcomes the ledger keeps.
@@ -299,32 +524,25 @@ func (p *Pipeline) quarantineOrFail(ctx context.Context, params Params, res Resu
 	if !errors.As(err, &fe) {
 		return res, err
 	}
-	res.Status, res.Code, res.Reason = outcome.Quarantined, fe.Code, fe.Reason
+	// A reason may quote what a library read in the file (a name, a tag), bytes
+	// and all: stored and printed, it must be text.
+	res = quarantined(res, fe)
 	if params.DryRun {
 		return res, nil
 	}
-	return res, p.Ledger.Quarantine(ctx, res.FileID, fe.Code, fe.Reason)
-}
-
-// quarantineUnstored records a file too large to keep and quarantines it.
-func (p *Pipeline) quarantineUnstored(ctx context.Context, params Params, receive ledger.ReceiveParams, fe *processors.FileError) (Result, error) {
-	res := Result{Status: outcome.Quarantined, Code: fe.Code, Reason: fe.Reason}
-	if params.DryRun {
-		return res, nil
-	}
-	receive.SHA256 = []byte{} // not read: the file is too large to hash
-	rec, err := p.Ledger.Receive(ctx, receive)
-	if err != nil {
-		return Result{}, err
-	}
-	res.FileID = rec.FileID
-	return res, p.Ledger.Quarantine(ctx, rec.FileID, fe.Code, fe.Reason)
+	return res, p.Ledger.Quarantine(ctx, res.FileID, fe.Code, res.Reason)
 }
 
 // writeResult writes the result file: the file's own records, re-read, merged in
 // line order with the outcomes the ledger recorded.
 func (p *Pipeline) writeResult(ctx context.Context, f *os.File, size int64, params Params,
 	limits processors.Limits, outcomes ledger.OutcomeReader) error {
+	if err := params.Result.Truncate(0); err != nil {
+		return err
+	}
+	if _, err := params.Result.Seek(0, io.SeekStart); err != nil {
+		return err
+	}
 	table, err := processors.Open(f, size, params.Name, params.Format, limits)
 	if err != nil {
 		return err

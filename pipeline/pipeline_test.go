@@ -70,7 +70,7 @@ func setup(t *testing.T) (*pipeline.Pipeline, *testBundle) {
 	}
 	t.Cleanup(func() { db.Close(ctx) })
 
-	b := &testBundle{ledger: l, url: url, db: db, dir: t.TempDir(), format: acme.ProcessorFormat(), log: log}
+	b := &testBundle{ledger: l, url: url, db: db, dir: t.TempDir(), format: pipeline.Format(acme), log: log}
 	p := &pipeline.Pipeline{Ledger: l, RetryWait: 20 * time.Millisecond, Logger: logger}
 	res, err := p.Process(ctx, b.params(b.fixture(t, "acme_actions.csv"), processors.Actions))
 	if err != nil || res.Status != outcome.Completed || res.Summary.Applied != 10 {
@@ -102,6 +102,30 @@ func (b *testBundle) write(t *testing.T, name string, data []byte) string {
 	}
 	return path
 }
+
+// resultFile is a result file for the pipeline to write, in the test's folder.
+type resultFile struct{ *os.File }
+
+func (b *testBundle) result(t *testing.T) *resultFile {
+	t.Helper()
+	f, err := os.CreateTemp(b.dir, "result-*.csv")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { f.Close() })
+	return &resultFile{f}
+}
+
+// String is what the pipeline wrote.
+func (r *resultFile) String() string {
+	data, err := os.ReadFile(r.Name())
+	if err != nil {
+		panic(err)
+	}
+	return string(data)
+}
+
+func (r *resultFile) Len() int { return len(r.String()) }
 
 func (b *testBundle) queryInt(t *testing.T, sql string, args ...any) int64 {
 	t.Helper()
@@ -242,7 +266,7 @@ func TestProcess(t *testing.T) {
 			t.Fatal(err)
 		}
 		waitForBlockedSession(t, b, first)
-		if n := b.queryInt(t, "SELECT count(*) FROM actions WHERE id >= 4611686018427387904"); n != 0 {
+		if n := b.queryInt(t, "SELECT count(*) FROM actions WHERE id >= 900000000000000"); n != 0 {
 			t.Errorf("the killed attempt left %d actions", n)
 		}
 		if err := holder.Rollback(ctx); err != nil {
@@ -281,9 +305,9 @@ func TestProcess(t *testing.T) {
 			t.Fatalf("Receive: %+v, %v", rec, err)
 		}
 
-		var result bytes.Buffer
+		result := b.result(t)
 		params := b.params(path, "")
-		params.Result = &result
+		params.Result = result
 		res, err := p.Process(ctx, params)
 
 		if err != nil {
@@ -329,9 +353,9 @@ func TestProcess(t *testing.T) {
 		before := b.actions(t)
 		events := b.queryInt(t, "SELECT count(*) FROM ledger_events")
 
-		var result bytes.Buffer
+		result := b.result(t)
 		params := b.params(path, "")
-		params.Result = &result
+		params.Result = result
 		res, err := p.Process(ctx, params)
 
 		if err != nil {
@@ -390,9 +414,9 @@ func TestProcess(t *testing.T) {
 		p, b := setup(t)
 		path := b.fixture(t, "acme_returns.csv")
 		before := b.actions(t)
-		var result bytes.Buffer
+		result := b.result(t)
 		params := b.params(path, "")
-		params.DryRun, params.Result = true, &result
+		params.DryRun, params.Result = true, result
 
 		res, err := p.Process(context.Background(), params)
 
@@ -413,42 +437,6 @@ func TestProcess(t *testing.T) {
 			t.Errorf("a dry run recorded a received file")
 		}
 	})
-}
-
-func TestIsOurs(t *testing.T) {
-	t.Parallel()
-	for name, want := range map[string]bool{
-		"result_acme_returns.csv": true,
-		"Result_X.CSV":            true,
-		"receipt_2026-11-01.csv":  true,
-		"/spool/acme/result_a.gz": true,
-		".result_a.csv.tmp":       true, // an upload a crash cut short
-		"acme_returns.csv":        false,
-		"my_result_file.csv":      false,
-		"results.csv":             false,
-		"result_/returns.csv":     false, // the base name decides
-	} {
-		if got := pipeline.IsOurs(name); got != want {
-			t.Errorf("IsOurs(%q) = %v, want %v", name, got, want)
-		}
-	}
-}
-
-func TestResultName(t *testing.T) {
-	t.Parallel()
-	for name, want := range map[string]string{
-		"acme_returns.csv":      "result_acme_returns.csv",
-		"/in/acme/returns.xlsx": "result_returns.csv",
-		"returns.csv.gz":        "result_returns.csv.csv",
-		"returns":               "result_returns.csv",
-	} {
-		if got := pipeline.ResultName(name); got != want {
-			t.Errorf("ResultName(%q) = %q, want %q", name, got, want)
-		}
-		if !pipeline.IsOurs(pipeline.ResultName(name)) {
-			t.Errorf("the result name of %q is not recognised as ours", name)
-		}
-	}
 }
 
 // waitForBlockedSession waits until a session of the pipeline other than
@@ -490,4 +478,15 @@ func (s *syncBuffer) String() string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.b.String()
+}
+
+func TestFormatCopiesAliases(t *testing.T) {
+	t.Parallel()
+	b := &config.Brand{Timezone: "UTC"}
+	b.FileFormat.Aliases = map[string]string{"Bestellnummer": "Oid"}
+	f := pipeline.Format(b)
+	f.Aliases["x"] = "y"
+	if len(b.FileFormat.Aliases) != 1 {
+		t.Error("Format shares the aliases map with the Config")
+	}
 }

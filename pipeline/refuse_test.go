@@ -1,7 +1,6 @@
 package pipeline_test
 
 import (
-	"bytes"
 	"context"
 	"testing"
 
@@ -18,8 +17,8 @@ func TestARefusedFileIsKeptAndQuarantinedNeverApplied(t *testing.T) {
 	params := b.params(b.fixture(t, "acme_returns.csv"), "")
 	params.Name = "message-7.eml"
 	params.Refuse = &processors.FileError{Code: outcome.SenderNotAllowed, Reason: "the sender mallory@evil.example is not allowed"}
-	var result bytes.Buffer
-	params.Result = &result
+	result := b.result(t)
+	params.Result = result
 	res, err := p.Process(ctx, params)
 	if err != nil {
 		t.Fatal(err)

@@ -86,9 +86,9 @@ func TestWorkbooks(t *testing.T) {
 		})
 		before := b.actions(t)
 		events := b.queryInt(t, "SELECT count(*) FROM ledger_events")
-		var result bytes.Buffer
+		result := b.result(t)
 		params := b.params(b.write(t, "returns.xlsx", damaged), "")
-		params.Result = &result
+		params.Result = result
 
 		res, err := p.Process(ctx, params)
 
@@ -144,9 +144,9 @@ func TestWorkbooks(t *testing.T) {
 			t.Fatal(err)
 		}
 		before := b.actions(t)
-		var result bytes.Buffer
+		result := b.result(t)
 		params := b.params(b.write(t, "partial.xlsx", data.Bytes()), "")
-		params.Result = &result
+		params.Result = result
 
 		res, err := p.Process(context.Background(), params)
 

@@ -22,8 +22,13 @@ const csvBufferSize = 64 << 10
 // of a field while the field is being read, so a 1 GB line costs no more than
 // MaxFieldBytes of memory before it is refused. It is lenient where real exports
 // are sloppy: CRLF, LF or CR line ends, a stray quote inside an unquoted field is
-// kept as text, text after a closing quote is appended to the field, and a quote
-// left open at the end of the file closes there.
+// kept as text, and text after a closing quote is appended to the field.
+//
+// A quote that is never closed would swallow every line after it into one field:
+// one outcome for many lines, some of them the brand's good rows. So a quoted
+// field that crosses a line end and then reaches the end of the text, or grows
+// past MaxFieldBytes, ends its record at that line end with a Problem, and the
+// lines after it are read again as records of their own.
 //
 // Records are numbered as a spreadsheet numbers rows: one record is one row even
 // when a quoted field spans several lines, and a blank line is a row too (it is
@@ -39,10 +44,18 @@ type csvReader struct {
 	maxRecord int
 	checkUTF8 bool // the text was not transcoded, so it may hold invalid UTF-8
 
-	line   int    // number of the record read last
-	rec    []byte // the unescaped bytes of the current record's fields, end to end
-	ends   []int  // the end of each field in rec
-	fields []string
+	line    int    // number of the record read last
+	rec     []byte // the unescaped bytes of the current record's fields, end to end
+	ends    []int  // the end of each field in rec
+	fields  []string
+	problem *RowError // of the current record: a quote it opens is never closed
+
+	// Of the quoted field being read, once it has crossed a line end: where in
+	// rec that line end is, whether it was a CR, and the raw bytes read since it,
+	// to be read again if the quote turns out never to close.
+	breakAt int
+	breakCR bool
+	raw     []byte
 }
 
 // newCSVReader reads records from UTF-8 text. comma 0 means detect the delimiter
@@ -141,16 +154,17 @@ func (c *csvReader) fill() bool {
 	return false
 }
 
-// next returns the fields of the next record, or io.EOF. The slice is reused by
-// the following call; the strings are not (they share one allocation per record).
-func (c *csvReader) next() (int, []string, error) {
+// next returns the next record, or io.EOF. Its Fields slice is reused by the
+// following call; the strings are not (they share one allocation per record).
+func (c *csvReader) next() (Record, error) {
 	c.rec = c.rec[:0]
 	c.ends = c.ends[:0]
+	c.problem = nil
 	// Blank lines are counted here, in a tight loop, and never returned: a file
 	// of a billion line feeds is read at the speed of memory.
 	for {
 		if !c.fill() {
-			return 0, nil, c.endErr()
+			return Record{}, c.endErr()
 		}
 		ch := c.buf[c.pos]
 		if ch != '\n' && ch != '\r' {
@@ -169,15 +183,20 @@ func (c *csvReader) next() (int, []string, error) {
 		if c.buf[c.pos] == '"' {
 			quoted = true
 			c.pos++
-			if err := c.readQuoted(fieldStart); err != nil {
-				return 0, nil, err
+			closed, err := c.readQuoted(fieldStart)
+			if err != nil {
+				return Record{}, err
+			}
+			if !closed {
+				c.ends = append(c.ends, len(c.rec))
+				return c.finish()
 			}
 		}
 		// The unquoted field, or what follows a closing quote.
 		for {
 			if !c.fill() {
 				if c.rerr != io.EOF {
-					return 0, nil, c.rerr
+					return Record{}, c.rerr
 				}
 				c.ends = append(c.ends, len(c.rec))
 				return c.finish()
@@ -193,7 +212,7 @@ func (c *csvReader) next() (int, []string, error) {
 			c.rec = append(c.rec, chunk[:i]...)
 			c.pos += i
 			if err := c.checkSize(fieldStart, quoted); err != nil {
-				return 0, nil, err
+				return Record{}, err
 			}
 			if i == len(chunk) {
 				continue
@@ -203,13 +222,13 @@ func (c *csvReader) next() (int, []string, error) {
 			c.ends = append(c.ends, len(c.rec))
 			if ch == c.comma {
 				if len(c.ends) >= maxColumns {
-					return 0, nil, &FileError{Code: outcome.FieldTooLarge,
+					return Record{}, &FileError{Code: outcome.FieldTooLarge,
 						Reason: fmt.Sprintf("line %d has more than %d columns", c.line, maxColumns)}
 				}
 				// A delimiter at the very end of the text still opens an empty field.
 				if !c.fill() {
 					if c.rerr != io.EOF {
-						return 0, nil, c.rerr
+						return Record{}, c.rerr
 					}
 					c.ends = append(c.ends, len(c.rec))
 					return c.finish()
@@ -220,7 +239,7 @@ func (c *csvReader) next() (int, []string, error) {
 				c.pos++
 			}
 			if c.rerr != nil && c.rerr != io.EOF {
-				return 0, nil, c.rerr
+				return Record{}, c.rerr
 			}
 			return c.finish()
 		}
@@ -228,40 +247,98 @@ func (c *csvReader) next() (int, []string, error) {
 }
 
 // readQuoted reads a quoted field after its opening quote, up to and including
-// the closing quote; "" inside is one quote.
-func (c *csvReader) readQuoted(fieldStart int) error {
+// the closing quote; "" inside is one quote. closed is false when the quote never
+// closes (see csvReader): the record then ends, with its problem set.
+func (c *csvReader) readQuoted(fieldStart int) (closed bool, err error) {
+	c.breakAt = -1
+	c.raw = c.raw[:0]
 	for {
 		if !c.fill() {
 			if c.rerr != io.EOF {
-				return c.rerr
+				return false, c.rerr
 			}
-			return nil // an open quote at the end of the text closes there
+			return false, c.unclosed()
 		}
 		chunk := c.buf[c.pos:c.end]
 		i := bytes.IndexByte(chunk, '"')
 		if i < 0 {
-			c.rec = append(c.rec, chunk...)
+			c.appendQuoted(chunk)
 			c.pos = c.end
 			if err := c.checkSize(fieldStart, true); err != nil {
-				return err
+				return false, c.unclosedOr(err)
 			}
 			continue
 		}
-		c.rec = append(c.rec, chunk[:i]...)
+		c.appendQuoted(chunk[:i])
 		c.pos += i + 1
+		c.appendRaw('"')
 		if err := c.checkSize(fieldStart, true); err != nil {
-			return err
+			return false, c.unclosedOr(err)
 		}
 		if c.fill() && c.buf[c.pos] == '"' {
 			c.rec = append(c.rec, '"')
+			c.appendRaw('"')
 			c.pos++
 			continue
 		}
 		if c.rerr != nil && c.rerr != io.EOF {
-			return c.rerr
+			return false, c.rerr
 		}
-		return nil
+		return true, nil
 	}
+}
+
+// appendQuoted adds text read inside quotes to the field, and keeps what comes
+// after the field's first line end for reading again.
+func (c *csvReader) appendQuoted(b []byte) {
+	if c.breakAt < 0 {
+		if j := bytes.IndexAny(b, "\r\n"); j >= 0 {
+			c.breakAt, c.breakCR = len(c.rec)+j, b[j] == '\r'
+			c.raw = append(c.raw, b[j+1:]...)
+		}
+	} else {
+		c.raw = append(c.raw, b...)
+	}
+	c.rec = append(c.rec, b...)
+}
+
+func (c *csvReader) appendRaw(b byte) {
+	if c.breakAt >= 0 {
+		c.raw = append(c.raw, b)
+	}
+}
+
+// unclosed ends a record whose quote never closes: the record keeps what its own
+// line holds and is rejected, and the lines after it are read again, from the
+// bytes kept since the line end followed by what is still unread.
+func (c *csvReader) unclosed() error {
+	c.problem = &RowError{Code: outcome.MalformedRow, Message: "A quote opened on this row is never closed, " +
+		"so the rows after it cannot be told apart from it; close the quote (or double a quote inside a value) " +
+		"and send the row again. The rows after it were read on their own."}
+	if c.breakAt < 0 {
+		return nil // the quote opened on the last line: nothing follows to read again
+	}
+	c.rec = c.rec[:c.breakAt]
+	again := append(c.raw, c.buf[c.pos:c.end]...)
+	if c.breakCR && len(again) > 0 && again[0] == '\n' {
+		again = again[1:] // a CRLF line end: the LF belongs to the line end too
+	}
+	c.r = io.MultiReader(bytes.NewReader(again), c.r)
+	c.pos, c.end = 0, 0
+	if c.rerr == io.EOF {
+		c.rerr = nil // the end comes again, after the bytes read again
+	}
+	c.raw = nil // owned by the reader of the bytes read again
+	return nil
+}
+
+// unclosedOr treats a field over the size limit as a quote never closed when
+// the field crossed a line end (it swallowed the lines after it); else err stands.
+func (c *csvReader) unclosedOr(err error) error {
+	if c.breakAt < 0 {
+		return err
+	}
+	return c.unclosed()
 }
 
 func (c *csvReader) checkSize(fieldStart int, quoted bool) error {
@@ -288,10 +365,10 @@ func (c *csvReader) endErr() error {
 
 // finish turns the record's bytes into strings: one allocation for the record,
 // the fields being substrings of it.
-func (c *csvReader) finish() (int, []string, error) {
+func (c *csvReader) finish() (Record, error) {
 	if c.checkUTF8 {
 		if err := checkText(c.rec, c.line); err != nil {
-			return 0, nil, err
+			return Record{}, err
 		}
 	}
 	s := string(c.rec)
@@ -301,7 +378,7 @@ func (c *csvReader) finish() (int, []string, error) {
 		c.fields = append(c.fields, s[start:e])
 		start = e
 	}
-	return c.line, c.fields, nil
+	return Record{Line: c.line, Fields: c.fields, Problem: c.problem}, nil
 }
 
 // checkText refuses bytes that are not UTF-8 text: the usual cause is a file saved

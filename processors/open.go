@@ -23,6 +23,9 @@ type Record struct {
 	// Fields are the record's cells as written, untrimmed. The slice is reused by
 	// the next call to Next; the strings stay valid.
 	Fields []string
+	// Problem, when set, rejects the record whatever its cells say: it could not
+	// be read as the brand meant it (a quote opened on it is never closed).
+	Problem *RowError
 	// Unknown lists, in ascending order, the columns whose value the file does
 	// not hold: a workbook's formula saved without its result, or an error value
 	// (#N/A, #DIV/0!). Their Fields show what was written instead, "=100*0.6" or
@@ -35,21 +38,13 @@ type Record struct {
 // recordSource yields every record of a file, blank ones included, so that line
 // numbers stay true. It returns io.EOF at the end.
 type recordSource interface {
-	next() (line int, fields []string, err error)
-}
-
-// unknownSource is a recordSource whose cells can hold values it cannot tell: a
-// workbook's.
-type unknownSource interface {
-	// unknownColumns returns Record.Unknown of the record next returned last.
-	unknownColumns() []int
+	next() (Record, error)
 }
 
 // Table is one received file read as a header and records, whatever its container
 // (plain text, .xlsx, .zip, .gz) and encoding.
 type Table struct {
 	src      recordSource
-	unknowns unknownSource // src, when its cells can be unknown
 	header   []string
 	maxRows  int
 	rows     int
@@ -93,7 +88,6 @@ func Open(r io.ReaderAt, size int64, name string, f Format, l Limits) (*Table, e
 	}
 	src, err := o.openAt(o.progress, size, name, 0)
 	t := &Table{src: src, maxRows: l.MaxRows, progress: o.progress, opener: o, closers: o.closers}
-	t.unknowns, _ = src.(unknownSource)
 	if err == nil {
 		err = t.readHeader()
 	}
@@ -106,18 +100,22 @@ func Open(r io.ReaderAt, size int64, name string, f Format, l Limits) (*Table, e
 
 func (t *Table) readHeader() error {
 	for {
-		_, fields, err := t.src.next()
+		rec, err := t.src.next()
 		if err == io.EOF {
 			return &FileError{Code: outcome.EmptyFile, Reason: "the file has no header row"}
 		}
 		if err != nil {
 			return err
 		}
-		if isBlankRecord(fields) {
+		if isBlankRecord(rec.Fields) {
 			continue
 		}
-		t.header = make([]string, len(fields))
-		for i, h := range fields {
+		if rec.Problem != nil {
+			return &FileError{Code: outcome.MissingColumn, Reason: fmt.Sprintf(
+				"the header row (line %d) opens a quote that is never closed", rec.Line)}
+		}
+		t.header = make([]string, len(rec.Fields))
+		for i, h := range rec.Fields {
 			t.header[i] = strings.TrimSpace(strings.TrimPrefix(h, "\uFEFF"))
 		}
 		return nil
@@ -134,7 +132,7 @@ func (t *Table) Next() (Record, error) {
 		return Record{}, t.err
 	}
 	for {
-		line, fields, err := t.src.next()
+		rec, err := t.src.next()
 		if err != nil {
 			if err == io.EOF {
 				t.progress.pos.Store(t.opener.size) // what follows the data (a zip's directory) counts as read
@@ -144,7 +142,7 @@ func (t *Table) Next() (Record, error) {
 			t.err = err
 			return Record{}, err
 		}
-		if isBlankRecord(fields) {
+		if isBlankRecord(rec.Fields) && rec.Problem == nil {
 			continue
 		}
 		t.rows++
@@ -152,10 +150,6 @@ func (t *Table) Next() (Record, error) {
 			t.err = &FileError{Code: outcome.TooManyRows, Reason: fmt.Sprintf(
 				"the file has more than %d rows; split it into smaller files", t.maxRows)}
 			return Record{}, t.err
-		}
-		rec := Record{Line: line, Fields: fields}
-		if t.unknowns != nil {
-			rec.Unknown = t.unknowns.unknownColumns()
 		}
 		return rec, nil
 	}

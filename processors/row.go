@@ -23,8 +23,10 @@ type row struct {
 	err     *RowError // the first problem found; later ones are ignored
 }
 
+// newRow starts reading a record; a record with a problem is rejected by it
+// before any cell is looked at. header names the columns for messages.
 func newRow(rec Record, header []string) row {
-	return row{fields: rec.Fields, unknown: rec.Unknown, header: header}
+	return row{fields: rec.Fields, unknown: rec.Unknown, header: header, err: rec.Problem}
 }
 
 // A value quoted after a space (`1, "OTHER"`) is not a quoted field to RFC 4180,

@@ -36,21 +36,19 @@ type xlsxSource struct {
 	buf     []byte
 }
 
-// unknownColumns returns the columns of the row returned last whose value the
-// workbook does not hold (see Record.Unknown).
-func (s *xlsxSource) unknownColumns() []int {
-	if len(s.unknown) == 0 {
-		return nil
-	}
-	return s.unknown
-}
-
-func (s *xlsxSource) next() (int, []string, error) {
+func (s *xlsxSource) next() (Record, error) {
 	line, fields, err := s.nextRow()
-	if err != nil && err != io.EOF {
-		err = s.damaged(err)
+	if err != nil {
+		if err != io.EOF {
+			err = s.damaged(err)
+		}
+		return Record{}, err
 	}
-	return line, fields, err
+	rec := Record{Line: line, Fields: fields}
+	if len(s.unknown) > 0 { // nil for nearly every row (see Record.Unknown)
+		rec.Unknown = s.unknown
+	}
+	return rec, nil
 }
 
 func (s *xlsxSource) nextRow() (int, []string, error) {

@@ -2,13 +2,16 @@ package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"sort"
 
+	"github.com/returnsd/returnsd/internal/filename"
 	"github.com/returnsd/returnsd/outcome"
 	"github.com/returnsd/returnsd/pipeline"
 	"github.com/returnsd/returnsd/processors"
@@ -76,41 +79,26 @@ func (e *env) runFileCommand(ctx context.Context, c *fileCommand, args []string)
 
 	resultPath := *c.result
 	if resultPath == "" {
-		resultPath = filepath.Join(filepath.Dir(path), pipeline.ResultName(path))
+		resultPath = filepath.Join(filepath.Dir(path), filename.Result(path))
 	}
-	var out io.Writer = e.stdout
-	var tmp *os.File
-	if resultPath != "-" {
-		// Written beside its final name and renamed into place, so a reader never sees
-		// half a result. The name is fixed so that a run killed mid-write leaves at
-		// most one such file, which the next run of the same file overwrites.
-		tmpPath := filepath.Join(filepath.Dir(resultPath), "."+filepath.Base(resultPath)+".tmp")
-		tmp, err = os.OpenFile(tmpPath, os.O_CREATE|os.O_TRUNC|os.O_WRONLY, 0o640)
-		if err != nil {
-			return err
-		}
-		defer os.Remove(tmp.Name())
-		defer tmp.Close()
-		out = tmp
+	out, err := createResult(resultPath, e.stdout)
+	if err != nil {
+		return err
 	}
+	defer out.discard()
 	bar := newProgressBar(e.stderr)
 	res, err := e.pipeline(l).Process(ctx, pipeline.Params{
-		Brand: b.ID, Format: b.ProcessorFormat(), Source: "cli", Actor: e.actor(), Path: path,
-		Kind: c.kind, DryRun: *c.dryRun, Result: out, Progress: bar.update,
+		Brand: b.ID, Format: pipeline.Format(b), Source: "cli", Actor: e.actor(), Path: path,
+		Kind: c.kind, DryRun: *c.dryRun, Result: out.tmp, Progress: bar.update,
 	})
 	bar.done()
 	if err != nil {
 		return err
 	}
 	wroteResult := res.WroteResult
-	if tmp != nil {
-		if err := tmp.Close(); err != nil {
+	if wroteResult {
+		if err := out.commit(); err != nil {
 			return err
-		}
-		if wroteResult {
-			if err := os.Rename(tmp.Name(), resultPath); err != nil {
-				return err
-			}
 		}
 	}
 	e.printSummary(res, *c.dryRun, wroteResult, resultPath)
@@ -158,4 +146,78 @@ func (e *env) printSummary(res pipeline.Result, dryRun, wroteResult bool, result
 	if wroteResult && resultPath != "-" {
 		fmt.Fprintf(w, "  result: %s\n", resultPath)
 	}
+}
+
+// resultFile is a result file being written: to a temporary file of its own,
+// which becomes the result only once whole (renamed over a regular file, or
+// copied into stdout, a device or a pipe, which must never be replaced).
+type resultFile struct {
+	tmp    *os.File
+	path   string    // "" for stdout
+	stdout io.Writer // for "-"
+	rename bool
+}
+
+// createResult prepares the result file for path ("-" is stdout). Its temporary
+// name is unique (runs of the same file at once do not share it) and short (a
+// long input name cannot push it past the file system's limit), and it is one
+// of ours (".result_*"), so a source polling the folder never takes it.
+func createResult(path string, stdout io.Writer) (*resultFile, error) {
+	r := &resultFile{path: path, stdout: stdout}
+	dir := ""
+	if path != "-" {
+		info, err := os.Lstat(path)
+		switch {
+		case errors.Is(err, fs.ErrNotExist):
+			r.rename = true
+		case err != nil:
+			return nil, fmt.Errorf("result file: %w", err)
+		case info.IsDir():
+			return nil, fmt.Errorf("result file: %s is a folder", path)
+		default:
+			r.rename = info.Mode().IsRegular()
+		}
+		if r.rename {
+			dir = filepath.Dir(path)
+		}
+	}
+	tmp, err := os.CreateTemp(dir, ".result_*.tmp")
+	if err != nil {
+		return nil, fmt.Errorf("result file: %w", err)
+	}
+	r.tmp = tmp
+	return r, nil
+}
+
+// commit makes the written result the file at path.
+func (r *resultFile) commit() error {
+	if r.rename {
+		if err := r.tmp.Chmod(0o640); err != nil {
+			return err
+		}
+		if err := r.tmp.Close(); err != nil {
+			return err
+		}
+		return os.Rename(r.tmp.Name(), r.path)
+	}
+	if _, err := r.tmp.Seek(0, io.SeekStart); err != nil {
+		return err
+	}
+	var w io.Writer = r.stdout
+	if r.path != "-" {
+		f, err := os.OpenFile(r.path, os.O_WRONLY|os.O_TRUNC, 0)
+		if err != nil {
+			return fmt.Errorf("result file: %w", err)
+		}
+		defer f.Close()
+		w = f
+	}
+	_, err := io.Copy(w, r.tmp)
+	return err
+}
+
+// discard removes the temporary file, if commit has not renamed it away.
+func (r *resultFile) discard() {
+	r.tmp.Close()
+	os.Remove(r.tmp.Name())
 }

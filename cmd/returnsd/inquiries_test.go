@@ -41,7 +41,7 @@ func TestInquiryCommands(t *testing.T) {
 			t.Fatal(err)
 		}
 		for _, want := range []string{
-			"INQ-9002,APPROVED,,,,,85.00,one item was not eligible,3,APPLIED,,,4611686018427387905,,85.00,,7.23",
+			"INQ-9002,APPROVED,,,,,85.00,one item was not eligible,3,APPLIED,,,900000000000001,,85.00,,7.23",
 			"INQ-9999,DECLINED,Transaction cannot be traced,,,,,,6,REJECTED,INQUIRY_NOT_FOUND,No inquiry INQ-9999 in this program",
 			"7,DUPLICATE_ROW,DUPLICATE_OPERATION",
 		} {
@@ -62,7 +62,7 @@ func TestInquiryCommands(t *testing.T) {
 		csv := c.mustRun("export", "inquiries", "--brand", "acme")
 		for _, want := range []string{
 			"Inquiry Id,PartnerId,Order Id,Action Tracker,Transaction Date,Sale Amount,Expected Payout,Type,Submission Date,Status,Resolution Reason,Resolution Notes,ActionId,Resolved At,Resolved By\n",
-			"INQ-9001,301,ORD-2001,1001,2026-09-15T14:00:00-04:00,200.00,17.00,UNTRACKED,2026-11-10T09:00:00-05:00,VALID,,confirmed in our order system,4611686018427387904,",
+			"INQ-9001,301,ORD-2001,1001,2026-09-15T14:00:00-04:00,200.00,17.00,UNTRACKED,2026-11-10T09:00:00-05:00,VALID,,confirmed in our order system,900000000000000,",
 			"INQ-9007,305,ORD-2007,1001,2026-10-20T11:00:00-04:00,60.00,5.10,DECLINED,2026-11-14T10:00:00-05:00,DECLINED,Did not meet terms and conditions set by merchant,bought with a staff discount,,",
 			"INQ-9003,303,ORD-1001,1001,2026-11-02T10:15:00-05:00,120.00,10.20,UNTRACKED,2026-11-09T08:00:00-05:00,INCOMPLETE,,please send the order confirmation,,",
 		} {

@@ -2,15 +2,11 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 
-	"github.com/returnsd/returnsd/config"
-	"github.com/returnsd/returnsd/ingest"
-	"github.com/returnsd/returnsd/ingest/ftp"
-	"github.com/returnsd/returnsd/ingest/imap"
-	"github.com/returnsd/returnsd/ingest/localdir"
-	"github.com/returnsd/returnsd/ingest/sftp"
+	"github.com/returnsd/returnsd/ingest/sources"
+	"github.com/returnsd/returnsd/internal/safetext"
+	"github.com/returnsd/returnsd/poller"
 )
 
 // poll is `returnsd poll [--config C] SOURCE`: poll one source now and apply what it
@@ -28,7 +24,7 @@ func (e *env) poll(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	src, err := openSource(sc, &e.cfg.SMTP)
+	src, err := sources.Open(sc, &e.cfg.SMTP)
 	if err != nil {
 		return err
 	}
@@ -38,14 +34,17 @@ func (e *env) poll(ctx context.Context, args []string) error {
 		return err
 	}
 	defer l.Close()
-	// Asked for by a person: polled now even if the source is backed off.
-	p := &ingest.Poller{Ledger: l, Pipeline: e.pipeline(l), Config: e.cfg, Logger: e.logger, IgnoreBackoff: true}
-	rep, err := p.PollOnce(ctx, src, sc)
+	// Asked for by a person: polled now even if the source is backed off, and
+	// every file taken is applied and answered before the command returns.
+	p := &poller.Poller{Ledger: l, Files: e.pipeline(l), Config: e.cfg, Logger: e.logger, IgnoreBackoff: true}
+	rep, err := p.PollOnce(ctx, src, sc, poller.PollOptions{})
+	// Names and errors come from the source: printed as they are, a name with a
+	// tab and a newline in it would forge a line of this report.
 	for _, f := range rep.Files {
-		line := fmt.Sprintf("%s\t%s", f.Name, f.Status)
+		line := fmt.Sprintf("%s\t%s", safetext.Printable(f.Name), f.Status)
 		switch {
 		case f.Err != nil:
-			line += "\t" + f.Err.Error()
+			line += "\t" + safetext.Printable(f.Err.Error())
 		case f.Result.FileID != 0:
 			s := f.Result.Summary
 			line += fmt.Sprintf("\tfile %d", f.Result.FileID)
@@ -53,13 +52,13 @@ func (e *env) poll(ctx context.Context, args []string) error {
 				line += fmt.Sprintf("\trows %d: applied %d, rejected %d, duplicate %d", s.Rows, s.Applied, s.Rejected, s.Duplicate)
 			}
 			if f.Result.Reason != "" {
-				line += "\t" + f.Result.Reason
+				line += "\t" + safetext.Printable(f.Result.Reason)
 			}
 		case f.Result.Reason != "": // refused before it reached a brand's ledger (no route)
-			line += "\t" + string(f.Result.Code) + ": " + f.Result.Reason
+			line += "\t" + string(f.Result.Code) + ": " + safetext.Printable(f.Result.Reason)
 		}
 		if f.AckErr != nil {
-			line += "\tnot yet acknowledged: " + f.AckErr.Error()
+			line += "\tnot yet acknowledged: " + safetext.Printable(f.AckErr.Error())
 		}
 		fmt.Fprintln(e.stdout, line)
 	}
@@ -67,20 +66,4 @@ func (e *env) poll(ctx context.Context, args []string) error {
 		fmt.Fprintf(e.stdout, "%s: no new files\n", sc.Name)
 	}
 	return err
-}
-
-// openSource returns the Source for a configured source; an imap source mails
-// its results through smtp.
-func openSource(sc *config.Source, smtp *config.SMTP) (ingest.Source, error) {
-	switch sc.Type {
-	case config.LocalDir:
-		return localdir.New(sc), nil
-	case config.SFTP:
-		return sftp.New(sc), nil
-	case config.FTP:
-		return ftp.New(sc), nil
-	case config.IMAP:
-		return imap.New(sc, smtp), nil
-	}
-	return nil, errors.New("source " + sc.Name + ": " + string(sc.Type) + " sources are not supported yet")
 }

@@ -21,16 +21,13 @@ func TestPoll(t *testing.T) {
 		os.WriteFile(p, data, 0o644)
 		old := time.Now().Add(-time.Hour)
 		os.Chtimes(p, old, old)
-		cfg := writeConfig(t, b.dir, "log:\n", "sources:\n  - {name: drop, brand: acme, type: localdir, path: "+inbox+
+		cfg := writeConfig(t, b.dir, "log:\n", "sources:\n  - {name: drop, brand: acme, type: localdir, stable_wait: 1s, path: "+inbox+
 			", result_path: "+results+"}\nspool_dir: "+filepath.Join(b.dir, "spool")+"\nlog:\n")
 
-		out := c.mustRun("poll", "--config", cfg, "drop")
-		if !strings.Contains(out, "acme_returns.csv\tWAITING") {
-			t.Fatalf("first poll:\n%s", out)
-		}
-		out = c.mustRun("--config", cfg, "poll", "drop")
+		// Listed, listed again a second later unchanged, taken: in the poll that finds it.
+		out := c.mustRun("--config", cfg, "poll", "drop")
 		if !strings.Contains(out, "acme_returns.csv\tCOMPLETED\tfile ") || !strings.Contains(out, "rows 12: applied") {
-			t.Fatalf("second poll:\n%s", out)
+			t.Fatalf("first poll:\n%s", out)
 		}
 		if _, err := os.Stat(filepath.Join(results, "result_acme_returns.csv")); err != nil {
 			t.Errorf("no result file: %v", err)
@@ -40,6 +37,28 @@ func TestPoll(t *testing.T) {
 		}
 		if out := c.mustRun("poll", "--config", cfg, "drop"); !strings.Contains(out, "drop: no new files") {
 			t.Errorf("third poll:\n%s", out)
+		}
+	})
+
+	t.Run("ANameWithATabAndANewlineCannotForgeALineOfTheReport", func(t *testing.T) {
+		t.Parallel()
+		c, b := setupLoaded(t)
+		inbox := filepath.Join(b.dir, "inbox")
+		os.Mkdir(inbox, 0o755)
+		data, _ := os.ReadFile(b.path("acme_returns.csv"))
+		name := "x.csv\tCOMPLETED\tfile 99\nevil.csv"
+		p := filepath.Join(inbox, name)
+		if err := os.WriteFile(p, data, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		old := time.Now().Add(-time.Hour)
+		os.Chtimes(p, old, old)
+		cfg := writeConfig(t, b.dir, "log:\n", "sources:\n  - {name: drop, brand: acme, type: localdir, stable_wait: 1s, path: "+inbox+
+			", result_path: "+filepath.Join(b.dir, "results")+"}\nspool_dir: "+filepath.Join(b.dir, "spool")+"\nlog:\n")
+		out := c.mustRun("poll", "--config", cfg, "drop")
+		lines := strings.Split(strings.TrimSuffix(out, "\n"), "\n")
+		if len(lines) != 1 || !strings.HasPrefix(lines[0], `x.csv\tCOMPLETED\tfile 99\nevil.csv`+"\tCOMPLETED\tfile 2\t") {
+			t.Errorf("the report is not one line per file, names escaped:\n%s", out)
 		}
 	})
 

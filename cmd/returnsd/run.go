@@ -8,10 +8,12 @@ import (
 	"io"
 	"log/slog"
 	"os/user"
+	"path/filepath"
 	"strings"
 
 	"github.com/returnsd/returnsd"
 	"github.com/returnsd/returnsd/config"
+	"github.com/returnsd/returnsd/internal/safetext"
 	"github.com/returnsd/returnsd/ledger"
 	"github.com/returnsd/returnsd/pipeline"
 )
@@ -36,6 +38,9 @@ Usage:
   returnsd lifecycle [--at TIME]                     lock and pay due actions (TIME: RFC 3339, default now)
   returnsd funds deposit --brand B AMOUNT            credit a brand's funds, release delayed payouts
   returnsd export balances [--format csv|json]       print every brand's balance and delayed payouts
+  returnsd check-config [--at TIME]                  validate the config without a database and print when
+                                                     each schedule runs next (TIME: RFC 3339, default now);
+                                                     each problem on its own line, exit status 1
 
 Every command takes --config FILE (default: $RETURNSD_CONFIG, else the embedded
 example config). The database is DATABASE_URL, else the config's database.url.
@@ -61,7 +66,7 @@ func exitCode(err error, stderr io.Writer) int {
 	if errors.Is(err, flag.ErrHelp) {
 		return 0
 	}
-	fmt.Fprintln(stderr, "returnsd: "+strings.ReplaceAll(err.Error(), "\n", "; "))
+	fmt.Fprintln(stderr, "returnsd: "+safetext.Printable(strings.ReplaceAll(err.Error(), "\n", "; ")))
 	var u *usageError
 	var q *quarantinedError
 	switch {
@@ -141,6 +146,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return e.exportActions(ctx, append(rest[1:], global...))
 	case "lifecycle":
 		return e.lifecycle(ctx, append(rest, global...))
+	case "check-config":
+		return e.checkConfig(ctx, append(rest, global...))
 	case "funds":
 		if len(rest) == 0 || rest[0] != "deposit" {
 			return usagef("funds: say what to do: funds deposit --brand B AMOUNT")
@@ -245,7 +252,8 @@ func (e *env) openLedger(ctx context.Context) (*ledger.Ledger, error) {
 }
 
 func (e *env) pipeline(l *ledger.Ledger) *pipeline.Pipeline {
-	return &pipeline.Pipeline{Ledger: l, Limits: e.cfg.Limits, Logger: e.logger}
+	return &pipeline.Pipeline{Ledger: l, Limits: pipeline.Limits(e.cfg.Limits), Logger: e.logger,
+		SpoolDir: filepath.Join(e.cfg.SpoolDir, "ledger")}
 }
 
 // actor names the person at the terminal in the ledger's events.

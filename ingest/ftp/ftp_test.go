@@ -21,6 +21,7 @@ import (
 	"github.com/returnsd/returnsd/ingest/sourcetest"
 	"github.com/returnsd/returnsd/internal/pgtest"
 	"github.com/returnsd/returnsd/outcome"
+	"github.com/returnsd/returnsd/poller"
 )
 
 func TestMain(m *testing.M) { pgtest.Main(m) }
@@ -328,7 +329,7 @@ func TestAConnectionResetMidDownloadAppliesNothingAndIsRetried(t *testing.T) {
 	if err == nil {
 		t.Fatal("a cut transfer succeeded")
 	}
-	h.WantStatus(rep, "big.csv", ingest.StatusError)
+	h.WantStatus(rep, "big.csv", poller.StatusError)
 	if n := h.QueryInt("SELECT count(*) FROM received_files WHERE source = $1", h.Cfg.Name); n != 0 {
 		t.Fatalf("%d files received from a cut transfer", n)
 	}

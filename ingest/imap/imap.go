@@ -50,7 +50,6 @@ import (
 	"github.com/returnsd/returnsd/internal/netconn"
 	"github.com/returnsd/returnsd/mailer"
 	"github.com/returnsd/returnsd/outcome"
-	"github.com/returnsd/returnsd/processors"
 )
 
 var _ ingest.Source = (*Source)(nil)
@@ -118,7 +117,7 @@ type message struct {
 	parts   []part
 	// whole, when set, is why the message is listed as one refused file
 	// rather than by its attachments (beyond the verdict's own refusal).
-	whole *processors.FileError
+	whole *ingest.Refusal
 
 	// Of the last listing: the paths of the files the poller takes. The
 	// message is moved once each of them is acknowledged.
@@ -177,7 +176,7 @@ func (s *Source) List(ctx context.Context) ([]ingest.File, error) {
 			m := &message{key: k, date: meta.InternalDate, size: meta.RFC822Size, acked: map[string]bool{}}
 			fresh[meta.UID] = m
 			if meta.RFC822Size > s.MaxMessageBytes {
-				m.whole = &processors.FileError{Code: outcome.FileTooLarge, Reason: fmt.Sprintf(
+				m.whole = &ingest.Refusal{Code: outcome.FileTooLarge, Reason: fmt.Sprintf(
 					"the message is %d bytes, over the %d bytes a mail source reads; its attachments were not read", meta.RFC822Size, s.MaxMessageBytes)}
 				headers.AddNum(meta.UID)
 			} else {
@@ -240,7 +239,7 @@ func (s *Source) read(c *conn, uids imap.UIDSet, fresh map[imap.UID]*message, wh
 			continue
 		}
 		if got == nil {
-			m.whole = &processors.FileError{Code: outcome.Undecodable, Reason: "the server sent no content for the message"}
+			m.whole = &ingest.Refusal{Code: outcome.Undecodable, Reason: "the server sent no content for the message"}
 			continue
 		}
 		m.id, m.subject = messageID(got.header), subject(got.header)
@@ -250,7 +249,7 @@ func (s *Source) read(c *conn, uids imap.UIDSet, fresh map[imap.UID]*message, wh
 			m.size = got.size
 		}
 		if got.malformed != "" && m.whole == nil {
-			m.whole = &processors.FileError{Code: outcome.Undecodable, Reason: "the message could not be read: " + got.malformed}
+			m.whole = &ingest.Refusal{Code: outcome.Undecodable, Reason: "the message could not be read: " + got.malformed}
 		}
 	}
 	return cmd.Close()
@@ -392,7 +391,7 @@ func (s *Source) filesOf(m *message, base string) []filePart {
 		if len(skipped) > 0 {
 			reason = "the message has no attachment to take: " + strings.Join(skipped, "; ")
 		}
-		refusal = &processors.FileError{Code: outcome.NoAttachment, Reason: reason}
+		refusal = &ingest.Refusal{Code: outcome.NoAttachment, Reason: reason}
 	}
 	f := ingest.File{Name: fmt.Sprintf("message-%d.eml", m.key.uid), Path: base + "/message", Size: m.size,
 		ModTime: m.date, Brand: m.verdict.brand, Refusal: refusal}

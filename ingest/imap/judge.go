@@ -11,8 +11,8 @@ import (
 	"github.com/emersion/go-message/textproto"
 
 	"github.com/returnsd/returnsd/config"
+	"github.com/returnsd/returnsd/ingest"
 	"github.com/returnsd/returnsd/outcome"
-	"github.com/returnsd/returnsd/processors"
 )
 
 // verdict is what a message's header says: whose it is, who sent it, and
@@ -22,7 +22,7 @@ type verdict struct {
 	from  string // the sender's address, lower-case; "" when From names none
 	// refusal, when set, is why the message is not applied: it is quarantined
 	// whole (in brand's ledger when there is one).
-	refusal *processors.FileError
+	refusal *ingest.Refusal
 }
 
 // judge routes a message by its recipients, checks its sender against the
@@ -34,22 +34,22 @@ func judge(cfg *config.Source, h textproto.Header) verdict {
 	v.from = from
 	brand, routes, reason := route(cfg.Routes, h)
 	if brand == "" {
-		v.refusal = &processors.FileError{Code: outcome.NoRoute, Reason: reason}
+		v.refusal = &ingest.Refusal{Code: outcome.NoRoute, Reason: reason}
 		return v
 	}
 	v.brand = brand
 	if fromErr != "" {
-		v.refusal = &processors.FileError{Code: outcome.SenderNotAllowed, Reason: fromErr}
+		v.refusal = &ingest.Refusal{Code: outcome.SenderNotAllowed, Reason: fromErr}
 		return v
 	}
 	if !allowed(routes, from) {
-		v.refusal = &processors.FileError{Code: outcome.SenderNotAllowed, Reason: fmt.Sprintf(
+		v.refusal = &ingest.Refusal{Code: outcome.SenderNotAllowed, Reason: fmt.Sprintf(
 			"the sender %s is not allowed for brand %s (routes[].senders)", from, brand)}
 		return v
 	}
 	if cfg.RequireDMARC {
 		if ok, why := dmarcPass(h, cfg.AuthservID, domain(from)); !ok {
-			v.refusal = &processors.FileError{Code: outcome.SenderNotAuthenticated, Reason: why}
+			v.refusal = &ingest.Refusal{Code: outcome.SenderNotAuthenticated, Reason: why}
 		}
 	}
 	return v

@@ -13,6 +13,7 @@ import (
 	"github.com/returnsd/returnsd/ingest/sourcetest"
 	"github.com/returnsd/returnsd/internal/pgtest"
 	"github.com/returnsd/returnsd/outcome"
+	"github.com/returnsd/returnsd/poller"
 )
 
 func TestMain(m *testing.M) { pgtest.Main(m) }
@@ -57,7 +58,7 @@ func TestASourceThatIsDownIsBackedOffAndTheOthersKeepFlowing(t *testing.T) {
 	// Within the minute after the first failure the source is not contacted.
 	now = now.Add(59 * time.Second)
 	_, err = h.PollWith(down)
-	var off *ingest.BackingOffError
+	var off *poller.BackingOffError
 	if !errors.As(err, &off) || down.lists != 1 || off.Failures != 1 ||
 		!off.Until.Equal(start.Add(time.Minute)) || !strings.Contains(off.Error(), "connection refused") {
 		t.Fatalf("second poll: %v after %d listings", err, down.lists)
@@ -68,7 +69,7 @@ func TestASourceThatIsDownIsBackedOffAndTheOthersKeepFlowing(t *testing.T) {
 	otherCfg.Name = "other-source"
 	h.Put("returns.csv", sourcetest.ReturnsFile(5001, "x"), time.Hour)
 	for range 2 {
-		if _, err := h.Poller.PollOnce(context.Background(), localdir.New(&otherCfg), &otherCfg); err != nil {
+		if _, err := h.Poller.PollOnce(context.Background(), localdir.New(&otherCfg), &otherCfg, poller.PollOptions{}); err != nil {
 			t.Fatalf("the other source: %v", err)
 		}
 	}

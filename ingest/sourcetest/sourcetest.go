@@ -34,6 +34,7 @@ import (
 	"github.com/returnsd/returnsd/ledger"
 	"github.com/returnsd/returnsd/outcome"
 	"github.com/returnsd/returnsd/pipeline"
+	"github.com/returnsd/returnsd/poller"
 	"github.com/returnsd/returnsd/processors"
 )
 
@@ -50,7 +51,7 @@ func Run(t *testing.T, newSource NewSource) {
 		t.Parallel()
 		h := Setup(t, newSource)
 		h.Put("returns.csv", ReturnsFile(5001, "first"), time.Hour)
-		h.WantStatus(h.Poll(), "returns.csv", ingest.StatusWaiting)
+		h.WantStatus(h.Poll(), "returns.csv", poller.StatusWaiting)
 		if n := h.QueryInt("SELECT count(*) FROM received_files WHERE source = $1", h.Cfg.Name); n != 0 {
 			t.Fatalf("a file listed once was received: %d files", n)
 		}
@@ -68,6 +69,47 @@ func Run(t *testing.T, newSource NewSource) {
 		if got := h.queryText("SELECT state FROM source_files WHERE path LIKE '%returns.csv'"); got != "ACKED" {
 			t.Errorf("seen state %q", got)
 		}
+	})
+
+	t.Run("WithASettleTimeAStableFileIsTakenInThePollThatFindsIt", func(t *testing.T) {
+		t.Parallel()
+		h := Setup(t, newSource, func(c *config.Source) { c.StableWait = config.Duration{Time: 300 * time.Millisecond} })
+		h.Put("returns.csv", ReturnsFile(5001, "first"), time.Hour)
+		h.WantStatus(h.Poll(), "returns.csv", outcome.Completed)
+		h.wantFiles(filepath.Join(h.Dir, "processed"), []string{"returns.csv"})
+	})
+
+	t.Run("AFileThatChangesWithinTheSettleTimeWaits", func(t *testing.T) {
+		t.Parallel()
+		h := Setup(t, newSource, func(c *config.Source) { c.StableWait = config.Duration{Time: 300 * time.Millisecond} })
+		first := ReturnsFile(5001, "half")
+		h.Put("growing.csv", first, time.Hour)
+		lists := 0
+		growing := &faultySource{Source: h.Src, afterList: func() {
+			if lists++; lists == 1 {
+				h.Put("growing.csv", first+"5002,RETURNED,rest\n", time.Hour) // same time, new size
+			}
+		}}
+		rep, err := h.PollWith(growing)
+		if err != nil {
+			t.Fatal(err)
+		}
+		h.WantStatus(rep, "growing.csv", poller.StatusWaiting)
+		h.WantStatus(h.Poll(), "growing.csv", outcome.Completed)
+		if n := h.QueryInt("SELECT count(*) FROM ledger_events WHERE kind = 'REVERSE'"); n != 2 {
+			t.Errorf("%d reversals; want both rows of the finished file", n)
+		}
+	})
+
+	t.Run("AFileDatedInTheFutureByTheServerIsTakenOnceSeenForMinAge", func(t *testing.T) {
+		t.Parallel()
+		// A server reporting local time east of us (vsftpd's use_localtime):
+		// its new file looks an hour in the future; its age is ours to measure.
+		h := Setup(t, newSource, func(c *config.Source) {
+			c.MinAge, c.StableWait = config.Duration{Time: time.Second}, config.Duration{Time: 1200 * time.Millisecond}
+		})
+		h.Put("ahead.csv", ReturnsFile(5001, "a"), -time.Hour)
+		h.WantStatus(h.Poll(), "ahead.csv", outcome.Completed)
 	})
 
 	t.Run("IncludeAndExcludeDecideWhatIsTaken", func(t *testing.T) {
@@ -100,7 +142,7 @@ func Run(t *testing.T, newSource NewSource) {
 		h := Setup(t, newSource, func(c *config.Source) { c.MinAge = config.Duration{Time: time.Hour} })
 		h.Put("new.csv", ReturnsFile(5001, "n"), 0)
 		h.Poll()
-		h.WantStatus(h.Poll(), "new.csv", ingest.StatusWaiting)
+		h.WantStatus(h.Poll(), "new.csv", poller.StatusWaiting)
 	})
 
 	t.Run("AFileStillBeingWrittenIsNotTakenUntilItStopsChanging", func(t *testing.T) {
@@ -110,7 +152,7 @@ func Run(t *testing.T, newSource NewSource) {
 		h.Put("growing.csv", first, time.Hour)
 		h.Poll()
 		h.Put("growing.csv", first+"5002,RETURNED,rest\n", time.Hour) // same time, new size
-		h.WantStatus(h.Poll(), "growing.csv", ingest.StatusWaiting)
+		h.WantStatus(h.Poll(), "growing.csv", poller.StatusWaiting)
 		h.WantStatus(h.Poll(), "growing.csv", outcome.Completed)
 		if n := h.QueryInt("SELECT count(*) FROM ledger_events WHERE kind = 'REVERSE'"); n != 2 {
 			t.Errorf("%d reversals; want both rows of the finished file", n)
@@ -124,7 +166,7 @@ func Run(t *testing.T, newSource NewSource) {
 		})
 		h.Put("marked.csv", ReturnsFile(5001, "m"), 0)
 		h.Poll()
-		h.WantStatus(h.Poll(), "marked.csv", ingest.StatusWaiting)
+		h.WantStatus(h.Poll(), "marked.csv", poller.StatusWaiting)
 		h.Put("marked.csv.done", "", 0)
 		h.WantStatus(h.Poll(), "marked.csv", outcome.Completed)
 		h.wantFiles(filepath.Join(h.Dir, "processed"), []string{"marked.csv", "marked.csv.done"})
@@ -161,7 +203,7 @@ func Run(t *testing.T, newSource NewSource) {
 		// Touched (a new time, the same bytes): fetched once more, recognised, not processed.
 		h.Put("stay.csv", ReturnsFile(5001, "s"), 30*time.Minute)
 		h.Poll()
-		h.WantStatus(h.Poll(), "stay.csv", ingest.StatusAcknowledged)
+		h.WantStatus(h.Poll(), "stay.csv", poller.StatusAcknowledged)
 		h.wantFiles(h.Dir, []string{"stay.csv"})
 		if n := h.QueryInt("SELECT count(*) FROM received_files WHERE source = $1", h.Cfg.Name); n != 1 {
 			t.Errorf("%d received files; want 1", n)
@@ -199,7 +241,7 @@ func Run(t *testing.T, newSource NewSource) {
 			t.Fatal("the failed ack is not reported")
 		}
 		h.wantFiles(h.Dir, []string{"crash.csv"})
-		h.WantStatus(h.Poll(), "crash.csv", ingest.StatusAcknowledged)
+		h.WantStatus(h.Poll(), "crash.csv", poller.StatusAcknowledged)
 		h.wantFiles(filepath.Join(h.Dir, "processed"), []string{"crash.csv"})
 		if n := h.QueryInt("SELECT count(*) FROM ledger_events WHERE kind = 'REVERSE'"); n != 1 {
 			t.Errorf("%d reversals; want 1", n)
@@ -216,10 +258,10 @@ func Run(t *testing.T, newSource NewSource) {
 		if err == nil {
 			t.Fatal("no error")
 		}
-		h.WantStatus(rep, "crash.csv", ingest.StatusError)
-		// Next poll: the same bytes were committed; they come back as a duplicate of
-		// themselves, with the original's result uploaded, and are acknowledged.
-		h.WantStatus(h.Poll(), "crash.csv", outcome.DuplicateFile)
+		h.WantStatus(rep, "crash.csv", poller.StatusError)
+		// Next poll: the file was received and applied; it is not fetched again,
+		// its result is uploaded and it is acknowledged.
+		h.WantStatus(h.Poll(), "crash.csv", outcome.Completed)
 		h.wantFiles(filepath.Join(h.Dir, "processed"), []string{"crash.csv"})
 		if r := h.read(filepath.Join(h.resultDir, "result_crash.csv")); !strings.Contains(r, "APPLIED") {
 			t.Errorf("result:\n%s", r)
@@ -241,7 +283,7 @@ func Run(t *testing.T, newSource NewSource) {
 		if !errors.Is(err, ingest.ErrNotStable) {
 			t.Fatalf("error %v; want ErrNotStable", err)
 		}
-		h.WantStatus(rep, "moving.csv", ingest.StatusError)
+		h.WantStatus(rep, "moving.csv", poller.StatusError)
 		if n := h.QueryInt("SELECT count(*) FROM received_files WHERE source = $1", h.Cfg.Name); n != 0 {
 			t.Errorf("%d files received", n)
 		}
@@ -359,7 +401,7 @@ func Run(t *testing.T, newSource NewSource) {
 	t.Run("AFileOverTheSizeLimitIsQuarantinedWithoutFetchingIt", func(t *testing.T) {
 		t.Parallel()
 		h := Setup(t, newSource)
-		h.Poller.Pipeline.Limits.MaxFileBytes = 10
+		h.SetMaxFileBytes(10)
 		h.Put("huge.csv", ReturnsFile(5001, "huge"), time.Hour)
 		counting := &faultySource{Source: h.Src}
 		h.PollWith(counting)
@@ -380,7 +422,7 @@ func Run(t *testing.T, newSource NewSource) {
 		h.Poll()
 		rep := h.Poll()
 		h.WantStatus(rep, "one.csv", outcome.Completed)
-		h.WantStatus(rep, "two.csv", ingest.StatusDeferred)
+		h.WantStatus(rep, "two.csv", poller.StatusDeferred)
 		h.WantStatus(h.Poll(), "two.csv", outcome.Completed)
 	})
 }
@@ -395,8 +437,15 @@ type Harness struct {
 	resultDir string
 	spool     string
 	base      string // the test's temporary folder
-	Poller    *ingest.Poller
+	Poller    *poller.Poller
+	pipeline  *pipeline.Pipeline
 	db        *pgx.Conn
+}
+
+// SetMaxFileBytes lowers the file size limit of the poller and its pipeline.
+func (h *Harness) SetMaxFileBytes(n int64) {
+	h.Poller.Config.Limits.MaxFileBytes = n
+	h.pipeline.Limits.MaxFileBytes = n
 }
 
 // Setup gives a test a fresh ledger holding acme's fixture actions, a source
@@ -443,16 +492,18 @@ func newHarness(t *testing.T) *Harness {
 	if err := l.SyncBrands(ctx, ledger.BrandsFromConfig(cfg)); err != nil {
 		t.Fatal(err)
 	}
-	pl := &pipeline.Pipeline{Ledger: l, Limits: cfg.Limits, Retries: 1, RetryWait: time.Millisecond}
+	pl := &pipeline.Pipeline{Ledger: l, Limits: pipeline.Limits(cfg.Limits), Retries: 1, RetryWait: time.Millisecond,
+		SpoolDir: filepath.Join(base, "spool", "files", "ledger")}
 	actions := filepath.Join(base, "acme_actions.csv")
 	data, _ := returnsd.Fixtures.ReadFile("fixtures/acme_actions.csv")
 	os.WriteFile(actions, data, 0o644)
 	brand, _ := cfg.Brand("acme")
-	if _, err := pl.Process(ctx, pipeline.Params{Brand: "acme", Format: brand.ProcessorFormat(), Source: "cli",
+	if _, err := pl.Process(ctx, pipeline.Params{Brand: "acme", Format: pipeline.Format(brand), Source: "cli",
 		Actor: "cli:test", Path: actions, Kind: processors.Actions}); err != nil {
 		t.Fatal(err)
 	}
-	h.Poller = &ingest.Poller{Ledger: l, Pipeline: pl, Config: cfg, SpoolDir: h.spool}
+	h.Poller = &poller.Poller{Ledger: l, Files: pl, Config: cfg, SpoolDir: h.spool}
+	h.pipeline = pl
 	h.db, err = pgx.Connect(ctx, url)
 	if err != nil {
 		t.Fatal(err)
@@ -480,7 +531,7 @@ func (h *Harness) Put(name, body string, age time.Duration) {
 }
 
 // Poll polls the source and fails the test on an error.
-func (h *Harness) Poll() ingest.PollReport {
+func (h *Harness) Poll() poller.PollReport {
 	h.t.Helper()
 	rep, err := h.PollWith(h.Src)
 	if err != nil {
@@ -490,12 +541,12 @@ func (h *Harness) Poll() ingest.PollReport {
 }
 
 // PollWith polls src (a wrapper of Src) under the source's config.
-func (h *Harness) PollWith(src ingest.Source) (ingest.PollReport, error) {
-	return h.Poller.PollOnce(context.Background(), src, h.Cfg)
+func (h *Harness) PollWith(src ingest.Source) (poller.PollReport, error) {
+	return h.Poller.PollOnce(context.Background(), src, h.Cfg, poller.PollOptions{})
 }
 
 // WantStatus fails the test unless the report says name ended with want.
-func (h *Harness) WantStatus(rep ingest.PollReport, name string, want any) {
+func (h *Harness) WantStatus(rep poller.PollReport, name string, want any) {
 	h.t.Helper()
 	wantS := fmt.Sprint(want)
 	for _, f := range rep.Files {
@@ -560,11 +611,12 @@ func (h *Harness) queryText(sql string, args ...any) string {
 }
 
 // faultySource wraps a source to inject faults: extra (hostile) listed files, a
-// change before a fetch, failing Put or Ack (after acksBeforeErr good ones); it
+// change after a listing or before a fetch, failing Put or Ack (after acksBeforeErr good ones); it
 // counts fetches and keeps the names fetched.
 type faultySource struct {
 	ingest.Source
 	extra         []ingest.File
+	afterList     func()
 	beforeFetch   func()
 	putErr        error
 	ackErr        error
@@ -576,6 +628,9 @@ type faultySource struct {
 
 func (f *faultySource) List(ctx context.Context) ([]ingest.File, error) {
 	files, err := f.Source.List(ctx)
+	if f.afterList != nil {
+		f.afterList()
+	}
 	return append(files, f.extra...), err
 }
 
