@@ -147,7 +147,13 @@ func (o *opener) entryLimit(e *zip.File) int64 {
 // used (see verify).
 func (o *opener) verifyEntry(e *zip.File, archive string, depth int) error {
 	name := archive + "/" + e.Name
-	return o.verify(o.openEntryLimited(e, new(int64), o.entryLimit(e)), name, depth)
+	limit := o.entryLimit(e)
+	err := o.verify(o.openEntryLimited(e, new(int64), limit), name, depth)
+	var fe *FileError
+	if errors.As(err, &fe) && fe.Code == outcome.UnsafeArchive && e.UncompressedSize64 > uint64(limit) {
+		return o.tooLarge(name, true, e.UncompressedSize64) // what it declared, now seen to be so
+	}
+	return err
 }
 
 // unsafeEntryName reports a name that would escape a folder if extracted ("zip
