@@ -20,6 +20,7 @@ type Code string
 // Row codes. Keep docs/outcomes.md in step: TestEveryCodeIsDocumented checks it.
 const (
 	MalformedRow             Code = "MALFORMED_ROW"
+	UnknownValue             Code = "UNKNOWN_VALUE"
 	InvalidActionID          Code = "INVALID_ACTION_ID"
 	InvalidOperation         Code = "INVALID_OPERATION"
 	InvalidAmount            Code = "INVALID_AMOUNT"
@@ -64,7 +65,7 @@ const (
 
 // Codes lists every row code, in the order docs/outcomes.md documents them.
 var Codes = []Code{
-	MalformedRow, InvalidActionID, InvalidOperation, InvalidAmount, InvalidCurrency,
+	MalformedRow, UnknownValue, InvalidActionID, InvalidOperation, InvalidAmount, InvalidCurrency,
 	InvalidCustomerStatus, InvalidDate, FutureDate, FieldTooLong, ReasonRequired,
 	InvalidReason, AmountRequired, ActionReferenceRequired, ActionTrackerRequired,
 	ActionNotFound, ActionLocked, ActionReversed, CPCNotReversible,
@@ -110,6 +111,7 @@ const (
 	DuplicateColumn   QuarantineCode = "DUPLICATE_COLUMN"
 	EmptyFile         QuarantineCode = "EMPTY_FILE"
 	UnsafeArchive     QuarantineCode = "UNSAFE_ARCHIVE"
+	DamagedFile       QuarantineCode = "DAMAGED_FILE"
 	UnsupportedFormat QuarantineCode = "UNSUPPORTED_FORMAT"
 	SenderNotAllowed  QuarantineCode = "SENDER_NOT_ALLOWED"
 	// Codes of mail sources: a message refused whole, never applied.
@@ -121,7 +123,7 @@ const (
 // QuarantineCodes lists every quarantine code, in documentation order.
 var QuarantineCodes = []QuarantineCode{
 	FileTooLarge, TooManyRows, FieldTooLarge, Undecodable, UnknownKind, MissingColumn,
-	DuplicateColumn, EmptyFile, UnsafeArchive, UnsupportedFormat, SenderNotAllowed,
+	DuplicateColumn, EmptyFile, UnsafeArchive, DamagedFile, UnsupportedFormat, SenderNotAllowed,
 	SenderNotAuthenticated, NoRoute, NoAttachment,
 }
 

@@ -75,7 +75,7 @@ func (r *ActionRecordReader) Next() (ActionRecord, error) {
 //	AMOUNT_REQUIRED / INVALID_AMOUNT, INVALID_CURRENCY, INVALID_AMOUNT (Payout),
 //	INVALID_STATE.
 func (r *ActionRecordReader) parse(rec Record) ActionRecord {
-	row := newRow(rec)
+	row := newRow(rec, r.t.Header())
 	a := ActionRecord{Line: rec.Line, State: "PENDING"}
 	t := r.titles.Title
 

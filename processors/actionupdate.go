@@ -140,7 +140,7 @@ func (r *ActionUpdateReader) Header() []string { return r.t.Header() }
 // The order goes from the shape of the row, to which action it names, to what it
 // asks for, to the details: a brand fixes the first thing first.
 func (r *ActionUpdateReader) parse(rec Record) ActionUpdate {
-	row := newRow(rec)
+	row := newRow(rec, r.t.Header())
 	u := ActionUpdate{Line: rec.Line}
 	t := &r.title
 

@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"errors"
 	"io"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -296,6 +298,13 @@ func FuzzActionUpdates(f *testing.F) {
 	f.Add(zipBytes(f, zipEntry{"a.csv", []byte("ActionId,Reason\n1,OTHER\n")}), false)
 	f.Add(gzipBytes(f, "a.csv", []byte("ActionId,Reason\n1,OTHER\n")), false)
 	f.Add([]byte("\xFF\xFEA\x00c\x00t\x00"), false)
+	// A workbook as a spreadsheet program saves it: the zip and package around
+	// the XML (FuzzXLSX mutates the XML itself).
+	lo, err := os.ReadFile(filepath.Join("testdata", "brands", "acme_returns_libreoffice.xlsx"))
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Add(lo, false)
 	known := map[outcome.Code]bool{}
 	for _, c := range outcome.Codes {
 		known[c] = true

@@ -3,9 +3,9 @@ package processors
 import (
 	"archive/zip"
 	"bufio"
+	"bytes"
 	"compress/flate"
 	"compress/gzip"
-	"encoding/binary"
 	"errors"
 	"fmt"
 	"hash"
@@ -14,6 +14,7 @@ import (
 	"os"
 	"path"
 	"slices"
+	"strconv"
 	"strings"
 
 	"github.com/returnsd/returnsd/outcome"
@@ -57,11 +58,13 @@ func (o *opener) openZip(r io.ReaderAt, size int64, name string, depth int) (rec
 		if o.progress.err.Load() != nil {
 			return nil, err
 		}
-		return nil, &FileError{Code: outcome.UnsupportedFormat, Reason: fmt.Sprintf(
-			"%s is not a readable zip archive (%v)", displayName(name), err)}
+		// It starts like a zip (that is how it got here), but its directory at the
+		// end cannot be read: cut short, most likely.
+		return nil, &FileError{Code: outcome.DamagedFile, Reason: fmt.Sprintf(
+			"%s is a damaged or truncated zip archive: its directory at the end cannot be read", displayName(name))}
 	}
 	if isWorkbook(zr) {
-		return o.openXLSX(r, size, zr, name)
+		return o.openXLSX(zr, name)
 	}
 	if depth >= maxNesting {
 		return nil, &FileError{Code: outcome.UnsupportedFormat, Reason: fmt.Sprintf(
@@ -100,20 +103,27 @@ func (o *opener) openZip(r io.ReaderAt, size int64, name string, depth int) (rec
 		return nil, &FileError{Code: outcome.UnsupportedFormat, Reason: fmt.Sprintf(
 			"%q in %s uses compression method %d; use the standard (deflate) zip compression", e.Name, displayName(name), e.Method)}
 	}
-	if err := o.checkDeclared(e, name); err != nil {
+	if err := o.verifyEntry(e, name, depth+1); err != nil {
 		return nil, err
 	}
-	return o.openStream(o.openEntry(e), e.Name, depth+1)
+	return o.openStream(o.openEntry(e, new(int64)), e.Name, depth+1)
 }
 
 // openEntry inflates a zip entry itself rather than through zip.File.Open, which
 // refuses an entry that outgrows its header with a bare ErrFormat before the bytes
 // can be counted: here the count is ours, trusting no header, and a bomb with a
-// lying header is reported as one.
-func (o *opener) openEntry(e *zip.File) io.Reader {
+// lying header is reported as one. The bytes are counted into inflated, which
+// the entries of one workbook share.
+func (o *opener) openEntry(e *zip.File, inflated *int64) io.Reader {
+	return o.openEntryLimited(e, inflated, o.expansionLimit())
+}
+
+func (o *opener) openEntryLimited(e *zip.File, inflated *int64, limit int64) io.Reader {
 	raw, err := e.OpenRaw()
 	if err != nil {
-		return errReader{err}
+		// A local header that is not where the directory says (past the end, so
+		// io.EOF) is a broken zip, never an empty entry.
+		return errReader{fmt.Errorf("%q: %w", e.Name, zip.ErrFormat)}
 	}
 	var r io.Reader = raw
 	if e.Method == zip.Deflate {
@@ -121,20 +131,29 @@ func (o *opener) openEntry(e *zip.File) io.Reader {
 		o.closers = append(o.closers, fr.Close)
 		r = fr
 	}
-	r = &expansionReader{r: r, limit: o.expansionLimit(), o: o, name: e.Name}
+	r = &expansionReader{r: r, n: inflated, limit: limit, o: o, name: e.Name}
 	return &crcReader{r: r, hash: crc32.NewIEEE(), want: e.CRC32, name: e.Name}
 }
 
-// checkDeclared refuses a zip entry by its header sizes before a byte of it is
-// inflated: a bomb is turned away at once instead of after counting to the limit.
-func (o *opener) checkDeclared(e *zip.File, archive string) error {
-	limit := uint64(o.expansionLimit())
-	ratio := uint64(o.limits.MaxExpansionRatio)
-	if e.UncompressedSize64 > limit ||
-		(e.UncompressedSize64 > expansionFloor && e.UncompressedSize64 > ratio*max(e.CompressedSize64, 1)) {
-		return o.tooLarge(archive+"/"+e.Name, true, e.UncompressedSize64)
+// entryLimit is how far one zip entry may expand: as far as the whole file may,
+// and past expansionFloor no further than the ratio allows for its own
+// compressed size.
+func (o *opener) entryLimit(e *zip.File) int64 {
+	byRatio := int64(min(uint64(o.limits.MaxExpansionRatio)*max(e.CompressedSize64, 1), 1<<62))
+	return min(o.expansionLimit(), max(expansionFloor, byRatio))
+}
+
+// verifyEntry reads a zip entry to its end, into nothing, before its content is
+// used (see verify).
+func (o *opener) verifyEntry(e *zip.File, archive string, depth int) error {
+	name := archive + "/" + e.Name
+	limit := o.entryLimit(e)
+	err := o.verify(o.openEntryLimited(e, new(int64), limit), name, depth)
+	var fe *FileError
+	if errors.As(err, &fe) && fe.Code == outcome.UnsafeArchive && e.UncompressedSize64 > uint64(limit) {
+		return o.tooLarge(name, true, e.UncompressedSize64) // what it declared, now seen to be so
 	}
-	return nil
+	return err
 }
 
 // unsafeEntryName reports a name that would escape a folder if extracted ("zip
@@ -165,7 +184,7 @@ func (o *opener) openNestedZip(br *bufio.Reader, name string, depth int) (record
 	o.closers = append(o.closers, func() error {
 		return errors.Join(tmp.Close(), os.Remove(tmp.Name()))
 	})
-	limited := &expansionReader{r: br, limit: o.expansionLimit(), o: o, name: name}
+	limited := &expansionReader{r: br, n: new(int64), limit: o.expansionLimit(), o: o, name: name}
 	n, err := io.Copy(tmp, limited)
 	if err != nil {
 		return nil, err
@@ -187,31 +206,91 @@ func (o *opener) openGzip(r io.Reader, name string, depth int) (recordSource, er
 	if zr.Name == "" || inner == "." || inner == "/" {
 		inner = strings.TrimSuffix(strings.TrimSuffix(name, ".gz"), ".gzip")
 	}
-	return o.openStream(&expansionReader{r: zr, limit: o.expansionLimit(), o: o, name: name}, inner, depth+1)
+	return o.openStream(&expansionReader{r: zr, n: new(int64), limit: o.expansionLimit(), o: o, name: name}, inner, depth+1)
 }
 
-// checkGzipTrailer reads the size a gzip stream declares in its last four bytes
-// (modulo 4 GiB, so only ever a hint) to refuse an obvious bomb without inflating it.
-func (o *opener) checkGzipTrailer(r io.ReaderAt, size int64, name string) error {
-	if size < 18 { // header + trailer; anything shorter fails in gzip.NewReader
+// verify reads a compressed stream (a zip entry, a gzip file), and any gzip
+// inside it, to its end before its content is used, into nothing: memory stays
+// bounded and the bytes are counted against the expansion limit.
+//
+// Headers are only claims. A bomb is told by what it yields, not by the size it
+// declares (the last four bytes of a gzip cut short are whatever it was cut at,
+// and a damaged zip header declares nonsense), and damage is told by the stream
+// itself: truncated, corrupt, or failing its checksum, the file is DAMAGED_FILE
+// before a byte of it is parsed. Otherwise damage in the first bytes could pass
+// for a header that matches no file kind, and a checksum checked at the end
+// would come too late to say why. depth is the nesting of the stream's content
+// (see maxNesting): gzip deeper than openGzip reads is not looked into.
+func (o *opener) verify(r io.Reader, name string, depth int) error {
+	err := o.drain(r, name, depth)
+	var fe *FileError
+	switch {
+	case err == nil:
 		return nil
+	case o.progress.err.Load() != nil:
+		return err // reading the received bytes failed: worth a retry
+	case errors.As(err, &fe):
+		return fe // a bomb, or a zip entry failing its checksum
 	}
-	var trailer [4]byte
-	if _, err := r.ReadAt(trailer[:], size-4); err != nil && err != io.EOF {
+	return o.damaged(name, err)
+}
+
+func (o *opener) drain(r io.Reader, name string, depth int) error {
+	br := bufio.NewReaderSize(r, 32<<10)
+	head, err := br.Peek(len(magicGzip))
+	if err != nil && err != io.EOF {
 		return err
 	}
-	declared := uint64(binary.LittleEndian.Uint32(trailer[:]))
-	if declared > uint64(o.expansionLimit()) {
-		return o.tooLarge(name, true, declared)
+	if !bytes.HasPrefix(head, magicGzip) || depth >= maxNesting {
+		_, err := io.Copy(io.Discard, br)
+		return err
 	}
-	return nil
+	zr, err := gzip.NewReader(br)
+	if err != nil {
+		return err
+	}
+	defer zr.Close()
+	return o.drain(&expansionReader{r: zr, n: new(int64), limit: o.expansionLimit(), o: o, name: name}, name, depth+1)
+}
+
+// damaged says what is wrong with a compressed stream that could not be read to
+// its end: the archive is the brand's to send again, not ours to retry.
+func (o *opener) damaged(name string, err error) *FileError {
+	var fe *FileError
+	if errors.As(err, &fe) {
+		return fe
+	}
+	if errors.Is(err, io.ErrUnexpectedEOF) {
+		return &FileError{Code: outcome.DamagedFile, Reason: fmt.Sprintf(
+			"%s is truncated: its compressed data ends early", displayName(name))}
+	}
+	return &FileError{Code: outcome.DamagedFile, Reason: fmt.Sprintf("%s is damaged: %s", displayName(name), damageText(err))}
+}
+
+// damageText says in words what a decompressor or the XML decoder found wrong,
+// with anything the file put in the error made printable.
+func damageText(err error) string {
+	var corrupt flate.CorruptInputError
+	switch {
+	case errors.Is(err, io.ErrUnexpectedEOF):
+		return "truncated: its compressed data ends early"
+	case errors.Is(err, gzip.ErrChecksum):
+		return "its content does not match its checksum"
+	case errors.Is(err, gzip.ErrHeader):
+		return "its gzip header is invalid"
+	case errors.As(err, &corrupt):
+		return fmt.Sprintf("its compressed data is corrupt at byte %d", int64(corrupt))
+	case errors.Is(err, zip.ErrFormat):
+		return "its zip directory or headers are missing or broken"
+	}
+	return printable(err.Error())
 }
 
 // expansionReader counts the bytes a decompressor actually yields and stops at the
 // limit, whatever the archive's headers claim.
 type expansionReader struct {
 	r     io.Reader
-	n     int64
+	n     *int64 // shared by the parts of one workbook
 	limit int64
 	o     *opener
 	name  string
@@ -219,8 +298,8 @@ type expansionReader struct {
 
 func (e *expansionReader) Read(p []byte) (int, error) {
 	n, err := e.r.Read(p)
-	e.n += int64(n)
-	if e.n > e.limit {
+	*e.n += int64(n)
+	if *e.n > e.limit {
 		return 0, e.o.tooLarge(e.name, false, 0)
 	}
 	return n, err
@@ -238,8 +317,8 @@ func (c *crcReader) Read(p []byte) (int, error) {
 	n, err := c.r.Read(p)
 	c.hash.Write(p[:n])
 	if err == io.EOF && c.want != 0 && c.hash.Sum32() != c.want {
-		return n, &FileError{Code: outcome.UnsupportedFormat, Reason: fmt.Sprintf(
-			"%q in the archive is damaged (checksum mismatch)", c.name)}
+		return n, &FileError{Code: outcome.DamagedFile, Reason: fmt.Sprintf(
+			"%s in the archive is damaged: its content does not match its checksum", strconv.Quote(c.name))}
 	}
 	return n, err
 }

@@ -36,6 +36,10 @@ var brandFixtures = []struct {
 	{"hooli_pipe.txt", Format{}},
 	{"vandelay_multiline.csv", Format{}},
 	{"acme_actions.csv", Format{Location: time.FixedZone("EST", -5*3600)}},
+	// Written by LibreOffice Calc (see testdata/libreoffice).
+	{"acme_returns_libreoffice.xlsx", Format{}},
+	{"acme_resolutions_libreoffice.xlsx", Format{}},
+	{"acme_actions_libreoffice.xlsx", Format{Location: time.FixedZone("EST", -5*3600)}},
 }
 
 func TestGoldenBrandFiles(t *testing.T) {
@@ -153,6 +157,19 @@ func renderFile(t testing.TB, data []byte, name string, f Format) string {
 			}
 			fmt.Fprintln(&out, describeAction(a))
 		}
+	case InquiryResolutions:
+		r, err := NewInquiryResolutionReader(tb, f)
+		if err != nil {
+			return out.String() + fmt.Sprintf("reader: %v\n", err)
+		}
+		for {
+			q, err := r.Next()
+			if err != nil {
+				end = err
+				break
+			}
+			fmt.Fprintln(&out, describeResolution(q))
+		}
 	default:
 		t.Fatalf("no reader for %s", kind)
 	}
@@ -205,6 +222,33 @@ func describeAction(a ActionRecord) string {
 	return fmt.Sprintf("line %d: action=%d partner=%d tracker=%d oid=%q date=%s amount=%s %s payout=%s state=%s",
 		a.Line, a.ActionID, a.PartnerID, a.TrackerID, a.Oid, a.EventDate.UTC().Format(time.RFC3339),
 		money.Amount(a.Amount), a.Currency, payout, a.State)
+}
+
+func describeResolution(q InquiryResolution) string {
+	if q.Err != nil {
+		return fmt.Sprintf("line %d: REJECTED %s: %s", q.Line, q.Err.Code, q.Err.Message)
+	}
+	var b strings.Builder
+	fmt.Fprintf(&b, "line %d: inquiry=%q %s", q.Line, q.InquiryID, q.Status)
+	if q.Reason != "" {
+		fmt.Fprintf(&b, " reason=%q", q.Reason)
+	}
+	if !q.TransactionDate.IsZero() {
+		fmt.Fprintf(&b, " date=%s", q.TransactionDate.UTC().Format(time.RFC3339))
+	}
+	if q.TrackerID != 0 {
+		fmt.Fprintf(&b, " tracker=%d", q.TrackerID)
+	}
+	if q.HasFinalPayout {
+		fmt.Fprintf(&b, " payout=%s", q.FinalPayout)
+	}
+	if q.HasSaleAmount {
+		fmt.Fprintf(&b, " amount=%s", q.SaleAmount)
+	}
+	if q.Notes != "" {
+		fmt.Fprintf(&b, " notes=%q", q.Notes)
+	}
+	return b.String()
 }
 
 // checkGolden compares got with testdata/golden/<name>.golden; -update rewrites it.

@@ -115,7 +115,7 @@ func (r *InquiryReader) Next() (Inquiry, error) {
 //
 // The window, the open-inquiry rule and the brand's terms are the ledger's checks.
 func (r *InquiryReader) parse(rec Record) Inquiry {
-	row := newRow(rec)
+	row := newRow(rec, r.t.Header())
 	q := Inquiry{Line: rec.Line}
 	t := r.titles.Title
 
@@ -217,7 +217,7 @@ func (r *InquiryResolutionReader) Next() (InquiryResolution, error) {
 // What needs the inquiry (it exists, is open, has a date and a tracker, the date is
 // not in the future) is the ledger's check.
 func (r *InquiryResolutionReader) parse(rec Record) InquiryResolution {
-	row := newRow(rec)
+	row := newRow(rec, r.t.Header())
 	q := InquiryResolution{Line: rec.Line}
 	t := r.titles.Title
 

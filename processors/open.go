@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"path"
+	"strconv"
 	"strings"
 	"sync/atomic"
 
@@ -25,6 +26,13 @@ type Record struct {
 	// Problem, when set, rejects the record whatever its cells say: it could not
 	// be read as the brand meant it (a quote opened on it is never closed).
 	Problem *RowError
+	// Unknown lists, in ascending order, the columns whose value the file does
+	// not hold: a workbook's formula saved without its result, or an error value
+	// (#N/A, #DIV/0!). Their Fields show what was written instead, "=100*0.6" or
+	// "#DIV/0!", never a blank, and a reader that reads such a cell rejects the
+	// row UNKNOWN_VALUE. Nil for nearly every row, and for every row of a text
+	// file. The slice is reused by the next call to Next.
+	Unknown []int
 }
 
 // recordSource yields every record of a file, blank ones included, so that line
@@ -51,9 +59,10 @@ type Table struct {
 // f.Encoding second. A file that cannot be read at all is a *FileError: the caller
 // quarantines it. Other errors come from reading r and are worth a retry.
 //
-// Memory stays bounded by the limits, not by the size of the file. A .xlsx (or an
-// archive nested in an archive) is the exception that proves it: it is held in
-// memory or a temporary file of at most l's sizes, which Close removes.
+// Memory stays bounded by the limits, not by the size of the file. A .xlsx's
+// shared strings are held in memory (compactly, within the expansion limit), and
+// an archive nested in an archive is spooled to a temporary file of at most l's
+// sizes, which Close removes.
 func Open(r io.ReaderAt, size int64, name string, f Format, l Limits) (*Table, error) {
 	l = l.WithDefaults()
 	if size > l.MaxFileBytes {
@@ -147,7 +156,7 @@ func (t *Table) Next() (Record, error) {
 }
 
 // Offset returns how many bytes of the received file have been read so far, for a
-// progress bar. A .xlsx is read whole when it is opened.
+// progress bar.
 func (t *Table) Offset() int64 { return t.progress.pos.Load() }
 
 // Close releases what Open holds: decompressors, temporary files.
@@ -226,7 +235,7 @@ func (o *opener) openAt(r io.ReaderAt, size int64, name string, depth int) (reco
 	case zipArchive:
 		return o.openZip(r, size, name, depth)
 	case gzipStream:
-		if err := o.checkGzipTrailer(r, size, name); err != nil {
+		if err := o.verify(io.NewSectionReader(r, 0, size), name, depth); err != nil {
 			return nil, err
 		}
 	}
@@ -275,7 +284,7 @@ func (o *opener) translate(err error) error {
 	if err == nil || errors.As(err, &fe) || o.progress.err.Load() != nil {
 		return err
 	}
-	return &FileError{Code: outcome.UnsupportedFormat, Reason: fmt.Sprintf("the file is damaged or truncated: %v", err)}
+	return o.damaged("", err)
 }
 
 func displayName(name string) string {
@@ -283,6 +292,17 @@ func displayName(name string) string {
 		return "the file"
 	}
 	return fmt.Sprintf("%q", name)
+}
+
+// printable makes text taken from a file or a library's error fit a one-line
+// reason: valid UTF-8, control characters escaped, at most 200 characters.
+func printable(s string) string {
+	q := strconv.Quote(s)
+	q = q[1 : len(q)-1]
+	if r := []rune(q); len(r) > 200 {
+		q = string(r[:200]) + "…"
+	}
+	return q
 }
 
 // progressReaderAt remembers where the last read ended (files are read front to

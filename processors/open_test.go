@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"compress/flate"
 	"compress/gzip"
+	"encoding/binary"
 	"errors"
 	"hash/crc32"
 	"io"
@@ -283,7 +284,7 @@ func TestOpenQuarantines(t *testing.T) {
 		if err == nil {
 			_, _, err = readAll(t, tb)
 		}
-		wantFileError(t, err, outcome.UnsupportedFormat, "damaged")
+		wantFileError(t, err, outcome.DamagedFile, "compressed data")
 	})
 	t.Run("AZipEntryWithABadChecksum", func(t *testing.T) {
 		var b bytes.Buffer
@@ -296,7 +297,7 @@ func TestOpenQuarantines(t *testing.T) {
 		if err == nil {
 			_, _, err = readAll(t, tb)
 		}
-		wantFileError(t, err, outcome.UnsupportedFormat, "checksum")
+		wantFileError(t, err, outcome.DamagedFile, "checksum")
 	})
 }
 
@@ -370,7 +371,7 @@ func TestOpenRefusesDecompressionBombsFastWithBoundedMemory(t *testing.T) {
 			return zipBytes(t, zipEntry{"inner.zip", zipBomb(t, true)})
 		}, "bomb.zip"},
 		{"AnXLSXBomb", func(t testing.TB) []byte {
-			return zipBytes(t, zipEntry{"xl/workbook.xml", []byte("<workbook/>")}, zipEntry{"xl/worksheets/sheet1.xml", make([]byte, 100<<20)})
+			return xlsxPackage(t, string(make([]byte, 100<<20)))
 		}, "bomb.xlsx"},
 	}
 	for _, tt := range tests {
@@ -417,4 +418,89 @@ func TestOffsetGrowsWhileReading(t *testing.T) {
 	if len(seen) < 5 || seen[len(seen)-1] != int64(len(data)) {
 		t.Errorf("offsets %v for a %d-byte file", seen, len(data))
 	}
+}
+
+func TestOpenTellsADamagedArchiveFromABomb(t *testing.T) {
+	data := typicalUpdates(200)
+	t.Run("AGzipCutAnywhereIsDamagedNeverABomb", func(t *testing.T) {
+		gz := gzipBytes(t, "a.csv", data)
+		limit := (&opener{limits: Limits{}.WithDefaults(), size: int64(len(gz))}).expansionLimit()
+		nonsense := 0 // cuts whose last four bytes declare more than the limit
+		for cut := 2; cut < len(gz); cut++ {
+			b := gz[:cut]
+			if len(b) >= 18 && int64(binary.LittleEndian.Uint32(b[len(b)-4:])) > limit {
+				nonsense++
+			}
+			tb, err := openBytes(t, b, "a.csv.gz", Format{}, Limits{})
+			if err == nil {
+				_, _, err = readAll(t, tb)
+			}
+			var fe *FileError
+			if !errors.As(err, &fe) || fe.Code != outcome.DamagedFile || strings.Contains(fe.Reason, "declares") {
+				t.Fatalf("cut after %d of %d bytes: %v, want DAMAGED_FILE", cut, len(gz), err)
+			}
+		}
+		if nonsense == 0 {
+			t.Fatal("no cut declared a size over the limit: the test proves nothing")
+		}
+		t.Logf("%d cuts, %d of them declaring more than %d bytes", len(gz)-2, nonsense, limit)
+	})
+	t.Run("AZipCutAnywhereIsDamaged", func(t *testing.T) {
+		z := zipBytes(t, zipEntry{"a.csv", data})
+		for cut := 4; cut < len(z); cut += 7 {
+			tb, err := openBytes(t, z[:cut], "a.zip", Format{}, Limits{})
+			if err == nil {
+				_, _, err = readAll(t, tb)
+			}
+			wantFileError(t, err, outcome.DamagedFile)
+		}
+	})
+	t.Run("AZipHeaderDamagedToDeclareABombIsReadWhenItsContentChecksOut", func(t *testing.T) {
+		z := zipBytes(t, zipEntry{"a.csv", []byte(simpleCSV)})
+		dir := bytes.LastIndex(z, []byte("PK\x01\x02")) // the central directory's entry
+		binary.LittleEndian.PutUint32(z[dir+24:], 0x7fffffff)
+		tb, err := openBytes(t, z, "a.zip", Format{}, Limits{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, rows, err := readAll(t, tb)
+		if err != nil || !reflect.DeepEqual(rows, simpleRows) {
+			t.Errorf("rows %+v, %v; want the file's rows", rows, err)
+		}
+	})
+	t.Run("DamageIsFoundBeforeAnyContentIsUsed", func(t *testing.T) {
+		// A stored (uncompressed) entry whose header row lost a bit reads as a
+		// header that matches no file kind, unless the checksum is checked first.
+		stored := func(name string, content []byte) []byte { // with "ActionId" damaged, if it shows
+			var b bytes.Buffer
+			w := zip.NewWriter(&b)
+			f, err := w.CreateHeader(&zip.FileHeader{Name: name, Method: zip.Store})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := f.Write(content); err != nil {
+				t.Fatal(err)
+			}
+			if err := w.Close(); err != nil {
+				t.Fatal(err)
+			}
+			return bytes.Replace(b.Bytes(), []byte("ActionId"), []byte("ActionJd"), 1)
+		}
+		_, err := openBytes(t, stored("a.csv", []byte(simpleCSV)), "a.zip", Format{}, Limits{})
+		wantFileError(t, err, outcome.DamagedFile, "checksum")
+		// A sound zip holding a gzip whose own checksum fails: the gzip inside is
+		// checked too, before its header row is used.
+		gz := gzipBytes(t, "a.csv", []byte(simpleCSV))
+		gz[len(gz)-8] ^= 1
+		_, err = openBytes(t, stored("a.csv.gz", gz), "a.zip", Format{}, Limits{})
+		wantFileError(t, err, outcome.DamagedFile, "checksum")
+	})
+	t.Run("AZipHeaderDeclaringABombOverDamagedContentIsDamaged", func(t *testing.T) {
+		z := zipBytes(t, zipEntry{"a.csv", data})
+		dir := bytes.LastIndex(z, []byte("PK\x01\x02"))
+		binary.LittleEndian.PutUint32(z[dir+24:], 0x7fffffff)
+		z[40] ^= 0xff // in the deflated data
+		_, err := openBytes(t, z, "a.zip", Format{}, Limits{})
+		wantFileError(t, err, outcome.DamagedFile)
+	})
 }

@@ -3,6 +3,7 @@ package processors
 import (
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"unicode"
@@ -16,21 +17,32 @@ import (
 //
 // cell returns the i-th cell; i is -1 for a column the header lacks.
 type row struct {
-	fields []string
-	err    *RowError // the first problem found; later ones are ignored
+	fields  []string
+	unknown []int     // Record.Unknown
+	header  []string  // names a column whose value is unknown
+	err     *RowError // the first problem found; later ones are ignored
 }
 
 // newRow starts reading a record; a record with a problem is rejected by it
-// before any cell is looked at.
-func newRow(rec Record) row {
-	return row{fields: rec.Fields, err: rec.Problem}
+// before any cell is looked at. header names the columns for messages.
+func newRow(rec Record, header []string) row {
+	return row{fields: rec.Fields, unknown: rec.Unknown, header: header, err: rec.Problem}
 }
 
 // A value quoted after a space (`1, "OTHER"`) is not a quoted field to RFC 4180,
 // but it is what the brand meant, so its quotes are dropped here.
+//
+// A cell whose value the file does not hold (Record.Unknown) rejects the row
+// UNKNOWN_VALUE as it is read, so that every reader refuses it before it can
+// pass for a blank (a formula's missing result would make an Amount "absent",
+// and the row a reversal). A column no reader reads is never asked for and
+// stays harmless. What the cell holds instead ("=100*0.6") is returned, never "".
 func (r *row) cell(i int) string {
 	if i < 0 || i >= len(r.fields) {
 		return ""
+	}
+	if r.unknown != nil && slices.Contains(r.unknown, i) {
+		r.rejectUnknown(i)
 	}
 	s := strings.TrimSpace(r.fields[i])
 	if len(s) >= 2 && s[0] == '"' && s[len(s)-1] == '"' {
@@ -44,6 +56,26 @@ func (r *row) cell(i int) string {
 func (r *row) reject(code outcome.Code, format string, args ...any) {
 	if r.err == nil {
 		r.err = &RowError{Code: code, Message: fmt.Sprintf(format, args...)}
+	}
+}
+
+// rejectUnknown rejects the row for cell i, whose value the file does not hold:
+// a formula without its result, or a spreadsheet error value.
+func (r *row) rejectUnknown(i int) {
+	title := fmt.Sprintf("Column %d", i+1)
+	if i < len(r.header) && r.header[i] != "" {
+		title = r.header[i]
+	}
+	v := strings.TrimSpace(r.fields[i])
+	switch {
+	case v == "=":
+		r.reject(outcome.UnknownValue, "%s is a formula whose value the file does not hold; "+
+			"save the file from a program that calculates formulas, or paste the values", title)
+	case strings.HasPrefix(v, "="):
+		r.reject(outcome.UnknownValue, "%s is a formula (%s) whose value the file does not hold; "+
+			"save the file from a program that calculates formulas, or paste the values", title, shownValue(v))
+	default:
+		r.reject(outcome.UnknownValue, "%s holds the spreadsheet error %s; correct the cell or type its value", title, shownValue(v))
 	}
 }
 
@@ -165,11 +197,16 @@ func codeTable(canonical []string, aliases map[string]string) map[string]string 
 // (a quote inside stays a plain quote, not \"), with control characters escaped
 // so a message stays one line, and cut after 60 characters.
 func quoteValue(s string) string {
+	return `"` + shownValue(s) + `"`
+}
+
+// shownValue is a brand's cell as a message shows it: as written, with control
+// characters escaped and cut after 60 characters.
+func shownValue(s string) string {
 	if utf8.RuneCountInString(s) > 60 {
 		s = string([]rune(s)[:60]) + "…"
 	}
 	var b strings.Builder
-	b.WriteByte('"')
 	for _, r := range s {
 		if unicode.IsControl(r) {
 			q := strconv.QuoteRune(r)
@@ -178,7 +215,6 @@ func quoteValue(s string) string {
 		}
 		b.WriteRune(r)
 	}
-	b.WriteByte('"')
 	return b.String()
 }
 
