@@ -164,7 +164,7 @@ func (r *ActionUpdateReader) parse(rec Record) ActionUpdate {
 		// result file only.
 		id, ok := parseID(rawActionID)
 		if !ok {
-			row.reject(outcome.InvalidActionID, "%s %s is not a whole number above 0", t.actionID, quoteValue(rawActionID))
+			row.reject(outcome.InvalidActionID, "%s", notAnID(t.actionID, rawActionID))
 		}
 		u.ActionID = id
 	case rawTracker == "":

@@ -3,6 +3,7 @@ package processors
 import (
 	"errors"
 	"fmt"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -103,6 +104,20 @@ func (r *row) checkLength(title, v string, limit int) {
 		}
 	}
 }
+
+// notAnID is the message for an id cell that is not a whole number above 0. A
+// spreadsheet that shows a long number in scientific notation writes it so to
+// CSV (9.00000000000012E+14), having perhaps dropped digits: the brand is told
+// how to keep them rather than left to guess.
+func notAnID(title, raw string) string {
+	if scientific.MatchString(raw) {
+		return fmt.Sprintf("%s %s was written in scientific notation by a spreadsheet, which may have lost digits; "+
+			"format the column as a number without decimals (or as text) and send the ids as exported", title, quoteValue(raw))
+	}
+	return fmt.Sprintf("%s %s is not a whole number above 0", title, quoteValue(raw))
+}
+
+var scientific = regexp.MustCompile(`^[0-9]+([.,][0-9]+)?[eE][+]?[0-9]+$`)
 
 // parseID reads a positive whole number, as ids are.
 func parseID(s string) (int64, bool) {
@@ -228,7 +243,7 @@ func (r *row) requiredID(i int, title string, ifEmpty, ifBad outcome.Code) int64
 	}
 	id, ok := parseID(raw)
 	if !ok {
-		r.reject(ifBad, "%s %s is not a whole number above 0", title, quoteValue(raw))
+		r.reject(ifBad, "%s", notAnID(title, raw))
 		return 0
 	}
 	return id
