@@ -198,10 +198,13 @@ func TestTheDaemon(t *testing.T) {
 		data, _ := returnsd.Fixtures.ReadFile("fixtures/acme_returns.csv")
 		b.put(t, "returns.csv", string(data))
 
-		result := filepath.Join(b.results, "result_returns.csv")
+		var result string
 		eventually(t, 60*time.Second, "the result file is uploaded", func() bool {
-			_, err := os.Stat(result)
-			return err == nil
+			found, _ := filepath.Glob(filepath.Join(b.results, "result_returns_*.csv"))
+			if len(found) == 1 {
+				result = found[0]
+			}
+			return result != ""
 		})
 		eventually(t, 30*time.Second, "the file is moved to processed/", func() bool {
 			_, err := os.Stat(filepath.Join(b.inbox, "processed", "returns.csv"))

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/returnsd/returnsd/internal/safetext"
@@ -237,14 +238,16 @@ type ReceivedFile struct {
 	Code        outcome.QuarantineCode // for QUARANTINED
 	Reason      string                 // for QUARANTINED and DUPLICATE_FILE
 	BytesKept   bool
+	ReceivedAt  time.Time
 }
 
 const receivedFileColumns = `f.id, b.slug, f.source, f.name, f.size, f.status, coalesce(f.duplicate_of, 0),
-	coalesce(f.reason_code, ''), coalesce(f.reason, ''), f.bytes_kept`
+	coalesce(f.reason_code, ''), coalesce(f.reason, ''), f.bytes_kept, f.received_at`
 
 func scanReceivedFile(row pgx.Row) (ReceivedFile, error) {
 	var f ReceivedFile
-	err := row.Scan(&f.ID, &f.Brand, &f.Source, &f.Name, &f.Size, &f.Status, &f.DuplicateOf, &f.Code, &f.Reason, &f.BytesKept)
+	err := row.Scan(&f.ID, &f.Brand, &f.Source, &f.Name, &f.Size, &f.Status, &f.DuplicateOf, &f.Code, &f.Reason,
+		&f.BytesKept, &f.ReceivedAt)
 	return f, err
 }
 

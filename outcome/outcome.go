@@ -120,6 +120,13 @@ const (
 	NoAttachment           QuarantineCode = "NO_ATTACHMENT"
 )
 
+// SenderRefused reports a code that refuses the sender rather than the file:
+// such a file gets no receipt, so that a forged or unknown sender cannot make
+// returnsd mail someone (no backscatter).
+func (c QuarantineCode) SenderRefused() bool {
+	return c == SenderNotAllowed || c == SenderNotAuthenticated || c == NoRoute
+}
+
 // QuarantineCodes lists every quarantine code, in documentation order.
 var QuarantineCodes = []QuarantineCode{
 	FileTooLarge, TooManyRows, FieldTooLarge, Undecodable, UnknownKind, MissingColumn,

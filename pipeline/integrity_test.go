@@ -9,7 +9,10 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"golang.org/x/text/encoding/charmap"
+
 	"github.com/returnsd/returnsd/outcome"
+	"github.com/returnsd/returnsd/pipeline"
 	"github.com/returnsd/returnsd/processors"
 )
 
@@ -153,5 +156,39 @@ func TestAReasonQuotingBytesThatAreNotTextIsStoredAndPrintedSafely(t *testing.T)
 	}
 	if n := b.queryInt(t, "SELECT count(*) FROM received_files WHERE status = 'RECEIVED'"); n != 0 {
 		t.Errorf("%d files left RECEIVED, to be retried forever", n)
+	}
+}
+
+func TestAResultIsWrittenAsTheBrandsFileWas(t *testing.T) {
+	t.Parallel()
+	p, b := setup(t)
+	ctx := context.Background()
+	// globex writes windows-1252, semicolons and decimal commas, with its own headers.
+	globex := b.cfgBrand(t, "globex")
+	actions := b.write(t, "globex_actions.csv", []byte("ActionId,PartnerId,ActionTrackerId,Oid,EventDate,Amount,Currency\n"+
+		"7001,55,2001,B-1,2026-11-02T10:00:00+01:00,100.00,EUR\n"))
+	if res, err := p.Process(ctx, pipeline.Params{Brand: "globex", Format: pipeline.ExportFormat(globex), Source: "test",
+		Actor: "test", Path: actions, Kind: processors.Actions}); err != nil || res.Summary.Applied != 1 {
+		t.Fatalf("import: %+v %v", res, err)
+	}
+	body := "Bestellnummer;Action Tracker;Betrag;Grund;Notiz\r\nB-1;2001;80,50;ORDER_UPDATE;Größe geändert\r\n"
+	latin, err := charmap.Windows1252.NewEncoder().String(body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	result := b.result(t)
+	res, err := p.Process(ctx, pipeline.Params{Brand: "globex", Format: pipeline.Format(globex), Source: "test",
+		Actor: "test", Path: b.write(t, "retouren.csv", []byte(latin)), Result: result})
+	if err != nil || res.Summary.Applied != 1 {
+		t.Fatalf("apply: %+v %v", res, err)
+	}
+	got, err := charmap.Windows1252.NewDecoder().String(result.String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := "Bestellnummer;Action Tracker;Betrag;Grund;Notiz;Line;Outcome;ErrorCode;Message;ResultActionId;OldAmount;NewAmount;OldPayout;NewPayout\r\n" +
+		"B-1;2001;80,50;ORDER_UPDATE;Größe geändert;2;APPLIED;;;7001;100,00;80,50;10,00;8,05\r\n"
+	if got != want {
+		t.Errorf("result file:\n%q\nwant\n%q", got, want)
 	}
 }

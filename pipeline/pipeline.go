@@ -348,6 +348,15 @@ func (p *Pipeline) WriteResult(ctx context.Context, file ledger.ReceivedFile, fo
 	return err == nil, err
 }
 
+// WriteReceipt writes the receipt of a quarantined file to w (SPEC §4): its
+// name, code and reason, in the brand's configured delimiter and encoding, else
+// UTF-8 (with a byte-order mark, which Excel reads it by) and commas.
+func (p *Pipeline) WriteReceipt(file ledger.ReceivedFile, format processors.Format, w io.Writer) error {
+	rf := processors.Dialect{BOM: true}.ResultFormat(format)
+	return processors.WriteReceipt(w, rf, processors.Receipt{File: safetext.Printable(file.Name), FileID: file.ID,
+		ReceivedAt: file.ReceivedAt.UTC().Format(time.RFC3339), Status: file.Status, Code: file.Code, Reason: file.Reason})
+}
+
 // spool copies the bytes the ledger keeps of a file to a temporary file.
 func (p *Pipeline) spool(ctx context.Context, file ledger.ReceivedFile) (*os.File, int64, error) {
 	if !file.BytesKept {
@@ -548,7 +557,7 @@ func (p *Pipeline) writeResult(ctx context.Context, f *os.File, size int64, para
 		return err
 	}
 	defer table.Close()
-	w, err := processors.NewResultWriter(params.Result, table.Header())
+	w, err := processors.NewResultWriter(params.Result, table.Header(), table.Dialect().ResultFormat(params.Format))
 	if err != nil {
 		return err
 	}

@@ -30,6 +30,7 @@ func TestMain(m *testing.M) { pgtest.Main(m) }
 const appName = "pipeline-under-test"
 
 type testBundle struct {
+	cfg    *config.Config
 	ledger *ledger.Ledger
 	url    string
 	db     *pgx.Conn // the test's own session
@@ -70,13 +71,23 @@ func setup(t *testing.T) (*pipeline.Pipeline, *testBundle) {
 	}
 	t.Cleanup(func() { db.Close(ctx) })
 
-	b := &testBundle{ledger: l, url: url, db: db, dir: t.TempDir(), format: pipeline.Format(acme), log: log}
+	b := &testBundle{cfg: cfg, ledger: l, url: url, db: db, dir: t.TempDir(), format: pipeline.Format(acme), log: log}
 	p := &pipeline.Pipeline{Ledger: l, RetryWait: 20 * time.Millisecond, Logger: logger}
 	res, err := p.Process(ctx, b.params(b.fixture(t, "acme_actions.csv"), processors.Actions))
 	if err != nil || res.Status != outcome.Completed || res.Summary.Applied != 10 {
 		t.Fatalf("import fixture actions: %+v, %v", res, err)
 	}
 	return p, b
+}
+
+// cfgBrand is a brand of the example config.
+func (b *testBundle) cfgBrand(t *testing.T, id string) *config.Brand {
+	t.Helper()
+	brand, err := b.cfg.Brand(id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return brand
 }
 
 // params are the Params of a CLI apply of the file at path.

@@ -55,6 +55,7 @@ type Files interface {
 	ApplyReceived(ctx context.Context, f ledger.ReceivedFile, p pipeline.ApplyParams) (pipeline.Result, error)
 	Describe(ctx context.Context, f ledger.ReceivedFile) (pipeline.Result, error)
 	WriteResult(ctx context.Context, f ledger.ReceivedFile, format processors.Format, w pipeline.ResultFile) (bool, error)
+	WriteReceipt(f ledger.ReceivedFile, format processors.Format, w io.Writer) error
 }
 
 var (
@@ -494,29 +495,44 @@ func (p *Poller) finish(ctx context.Context, src ingest.Source, cfg *config.Sour
 	return fr
 }
 
-// deliver sends a finished file's result to the brand (its own, or for a
-// duplicate the original's). A failed delivery leaves the file received but
-// not done: the next poll delivers it.
+// deliver sends a finished file's answer to the brand: its result (its own,
+// or for a duplicate the original's), or for a quarantined file a receipt
+// with the reason (SPEC §4), unless the sender was refused (no backscatter).
+// A failed delivery leaves the file received but not done: the next poll
+// delivers it.
 func (p *Poller) deliver(ctx context.Context, src ingest.Source, f ingest.File, file ledger.ReceivedFile) error {
 	brand, err := p.Config.Brand(file.Brand)
 	if err != nil {
 		return err
 	}
-	tmp, err := os.CreateTemp(cmp.Or(p.SpoolDir, p.Config.SpoolDir), "result-*.csv")
+	format := pipeline.Format(brand)
+	tmp, err := os.CreateTemp(cmp.Or(p.SpoolDir, p.Config.SpoolDir), "answer-*.csv")
 	if err != nil {
 		return fmt.Errorf("spool: %w", err)
 	}
 	defer os.Remove(tmp.Name())
 	defer tmp.Close()
-	wrote, err := p.Files.WriteResult(ctx, file, pipeline.Format(brand), tmp)
-	if err != nil || !wrote {
-		return err
+	var name string
+	switch {
+	case file.Status != outcome.Quarantined:
+		wrote, err := p.Files.WriteResult(ctx, file, format, tmp)
+		if err != nil || !wrote {
+			return err
+		}
+		name = filename.Result(f.Name, file.ID)
+	case file.Code.SenderRefused():
+		return nil
+	default:
+		if err := p.Files.WriteReceipt(file, format, tmp); err != nil {
+			return err
+		}
+		name = filename.Receipt(f.Name, file.ID)
 	}
 	if _, err := tmp.Seek(0, io.SeekStart); err != nil {
 		return err
 	}
-	if err := src.Put(ctx, f, filename.Result(f.Name), tmp); err != nil {
-		return fmt.Errorf("upload result: %w", err)
+	if err := src.Put(ctx, f, name, tmp); err != nil {
+		return fmt.Errorf("deliver %s: %w", name, err)
 	}
 	return nil
 }

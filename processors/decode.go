@@ -68,29 +68,32 @@ var (
 // over the configured encoding: it is what Excel writes, and it cannot be wrong by
 // accident. checkUTF8 reports that the text passes through untranscoded, so the
 // CSV reader must check it is valid UTF-8 (transcoders cannot produce invalid UTF-8).
-func decodeText(br *bufio.Reader, encName string) (text io.Reader, checkUTF8 bool, err error) {
+// d says what the text was written in, for its result file.
+func decodeText(br *bufio.Reader, encName string) (text io.Reader, checkUTF8 bool, d Dialect, err error) {
 	head, err := br.Peek(3)
 	if err != nil && err != io.EOF {
-		return nil, false, err
+		return nil, false, d, err
 	}
 	switch {
 	case bytes.HasPrefix(head, bomUTF8):
 		_, _ = br.Discard(len(bomUTF8))
-		return br, true, nil
+		return br, true, Dialect{BOM: true}, nil
 	case bytes.HasPrefix(head, bomUTF16LE):
-		return transform.NewReader(br, unicode.UTF16(unicode.LittleEndian, unicode.ExpectBOM).NewDecoder()), false, nil
+		return transform.NewReader(br, unicode.UTF16(unicode.LittleEndian, unicode.ExpectBOM).NewDecoder()), false, Dialect{UTF16: true}, nil
 	case bytes.HasPrefix(head, bomUTF16BE):
-		return transform.NewReader(br, unicode.UTF16(unicode.BigEndian, unicode.ExpectBOM).NewDecoder()), false, nil
+		return transform.NewReader(br, unicode.UTF16(unicode.BigEndian, unicode.ExpectBOM).NewDecoder()), false, Dialect{UTF16: true}, nil
 	}
 	if encName == "" {
-		return br, true, nil
+		return br, true, d, nil
 	}
 	enc, err := lookupEncoding(encName)
 	if err != nil {
-		return nil, false, &FileError{Code: outcome.Undecodable, Reason: err.Error()}
+		return nil, false, d, &FileError{Code: outcome.Undecodable, Reason: err.Error()}
 	}
-	if enc == unicode.UTF8 || enc == encoding.Nop {
-		return br, true, nil
+	if isUTF8(enc) {
+		return br, true, d, nil
 	}
-	return transform.NewReader(br, enc.NewDecoder()), false, nil
+	return transform.NewReader(br, enc.NewDecoder()), false, Dialect{Encoding: encName}, nil
 }
+
+func isUTF8(e encoding.Encoding) bool { return e == unicode.UTF8 || e == encoding.Nop }

@@ -2,6 +2,7 @@ package processors
 
 import (
 	"bytes"
+	"cmp"
 	"errors"
 	"flag"
 	"fmt"
@@ -116,7 +117,8 @@ func renderFile(t testing.TB, data []byte, name string, f Format) string {
 	fmt.Fprintf(&out, "kind: %s\n\n", kind)
 
 	var result bytes.Buffer
-	rw, err := NewResultWriter(&result, tb.Header())
+	rf := tb.Dialect().ResultFormat(f)
+	rw, err := NewResultWriter(&result, tb.Header(), rf)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -180,9 +182,41 @@ func renderFile(t testing.TB, data []byte, name string, f Format) string {
 		t.Fatal(err)
 	}
 	if kind == ActionUpdates {
-		fmt.Fprintf(&out, "\nresult file:\n%s", strings.ReplaceAll(result.String(), "\r\n", "⏎\n"))
+		fmt.Fprintf(&out, "\nresult file (%s):\n%s", describeResultFormat(rf),
+			strings.ReplaceAll(decodeResult(t, result.Bytes(), rf), "\r\n", "⏎\n"))
 	}
 	return out.String()
+}
+
+func describeResultFormat(rf ResultFormat) string {
+	enc := cmp.Or(rf.Encoding, "UTF-8")
+	if rf.BOM {
+		enc += " with BOM"
+	}
+	return fmt.Sprintf("delimiter %q, %s, decimal comma %v", rf.Comma, enc, rf.DecimalComma)
+}
+
+// decodeResult shows a result file's text as UTF-8, checking its BOM.
+func decodeResult(t testing.TB, b []byte, rf ResultFormat) string {
+	t.Helper()
+	if rf.BOM {
+		var ok bool
+		if b, ok = bytes.CutPrefix(b, bomUTF8); !ok {
+			t.Fatal("the result file lacks the BOM it should start with")
+		}
+	}
+	if rf.Encoding == "" {
+		return string(b)
+	}
+	e, err := lookupEncoding(rf.Encoding)
+	if err != nil {
+		t.Fatal(err)
+	}
+	text, err := e.NewDecoder().Bytes(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(text)
 }
 
 func describeUpdate(u ActionUpdate) string {

@@ -125,6 +125,9 @@ func (t *Table) readHeader() error {
 // Header returns the header cells, trimmed.
 func (t *Table) Header() []string { return t.header }
 
+// Dialect says how the file was written, as far as reading it told.
+func (t *Table) Dialect() Dialect { return t.opener.dialect }
+
 // Next returns the next non-blank record, io.EOF at the end, or an error that ends
 // the file (a *FileError, or an error reading the received bytes).
 func (t *Table) Next() (Record, error) {
@@ -189,6 +192,7 @@ type opener struct {
 	progress *progressReaderAt
 	size     int64 // of the received file
 	closers  []func() error
+	dialect  Dialect // of the text read, or a workbook's
 }
 
 type container int
@@ -268,12 +272,18 @@ func (o *opener) openStream(r io.Reader, name string, depth int) (recordSource, 
 }
 
 func (o *opener) openText(br *bufio.Reader) (recordSource, error) {
-	text, checkUTF8, err := decodeText(br, o.format.Encoding)
+	text, checkUTF8, dialect, err := decodeText(br, o.format.Encoding)
 	if err != nil {
 		return nil, err
 	}
 	comma, _ := o.format.delimiter() // checked by Open
-	return newCSVReader(text, comma, o.limits, checkUTF8)
+	r, err := newCSVReader(text, comma, o.limits, checkUTF8)
+	if err != nil {
+		return nil, err
+	}
+	dialect.Comma = r.comma
+	o.dialect = dialect
+	return r, nil
 }
 
 // translate turns what went wrong inside a decompressor into a FileError: a damaged

@@ -2,43 +2,103 @@ package processors
 
 import (
 	"encoding/csv"
+	"errors"
 	"fmt"
 	"io"
 	"strconv"
+	"strings"
+
+	"golang.org/x/text/encoding"
+	"golang.org/x/text/transform"
 
 	"github.com/returnsd/returnsd/money"
 	"github.com/returnsd/returnsd/outcome"
 )
 
 // ResultColumns are the columns the result file adds after the input's (SPEC §4).
+// One whose name the input's header already has (a brand's own "Line" column,
+// say) is written as "Result" and its name: no header name appears twice.
 var ResultColumns = []string{
-	"Line", "Outcome", "ErrorCode", "Message", "ActionId",
+	"Line", "Outcome", "ErrorCode", "Message", "ResultActionId",
 	"OldAmount", "NewAmount", "OldPayout", "NewPayout",
 }
 
 // ResultWriter writes the result file a brand gets back: its own columns, then
-// what happened to the row. The output is comma-separated UTF-8 without a BOM,
-// CRLF line ends, every cell made safe by EscapeCell.
+// what happened to the row, every cell made safe by EscapeCell, CRLF line ends,
+// in the ResultFormat its file calls for (see Dialect.ResultFormat).
 type ResultWriter struct {
-	cw    *csv.Writer
-	width int
-	row   []string
+	cw     *csv.Writer
+	enc    io.WriteCloser // the encoder, for a legacy encoding
+	width  int
+	format ResultFormat
+	row    []string
 }
 
 // NewResultWriter writes the header: inputHeader, then ResultColumns.
-func NewResultWriter(w io.Writer, inputHeader []string) (*ResultWriter, error) {
-	cw := csv.NewWriter(w)
-	cw.UseCRLF = true
-	rw := &ResultWriter{cw: cw, width: len(inputHeader)}
+func NewResultWriter(w io.Writer, inputHeader []string, rf ResultFormat) (*ResultWriter, error) {
+	rw, err := newCSVOut(w, rf)
+	if err != nil {
+		return nil, err
+	}
+	rw.width = len(inputHeader)
 	row := make([]string, 0, len(inputHeader)+len(ResultColumns))
 	for _, h := range inputHeader {
 		row = append(row, EscapeCell(h))
 	}
-	row = append(row, ResultColumns...)
-	if err := cw.Write(row); err != nil {
+	row = append(row, resultColumns(inputHeader)...)
+	if err := rw.cw.Write(row); err != nil {
 		return nil, fmt.Errorf("processors: write result header: %w", err)
 	}
 	return rw, nil
+}
+
+// newCSVOut starts a CSV file in rf's delimiter and encoding.
+func newCSVOut(w io.Writer, rf ResultFormat) (*ResultWriter, error) {
+	rw := &ResultWriter{format: rf}
+	switch {
+	case rf.Encoding != "":
+		e, err := lookupEncoding(rf.Encoding)
+		if err != nil {
+			return nil, err
+		}
+		if !isUTF8(e) {
+			// What the encoding cannot hold (our own messages are ASCII; the
+			// brand's cells came in it) becomes its replacement character.
+			rw.enc = transform.NewWriter(w, encoding.ReplaceUnsupported(e.NewEncoder()))
+			w = rw.enc
+		}
+	case rf.BOM:
+		if _, err := w.Write(bomUTF8); err != nil {
+			return nil, fmt.Errorf("processors: write result file: %w", err)
+		}
+	}
+	rw.cw = csv.NewWriter(w)
+	rw.cw.UseCRLF = true
+	if rf.Comma != 0 {
+		rw.cw.Comma = rune(rf.Comma)
+	}
+	return rw, nil
+}
+
+// resultColumns are ResultColumns, renamed where inputHeader has the name.
+func resultColumns(inputHeader []string) []string {
+	taken := map[string]bool{}
+	for _, h := range inputHeader {
+		taken[strings.ToLower(strings.TrimSpace(h))] = true
+	}
+	out := make([]string, len(ResultColumns))
+	for i, c := range ResultColumns {
+		name := c
+		for n := 1; taken[strings.ToLower(name)]; n++ {
+			name = "Result" + c
+			if n > 1 {
+				name = fmt.Sprintf("Result%s%d", c, n)
+			}
+		}
+		taken[strings.ToLower(name)] = true
+		out[i] = name
+	}
+	return out
 }
 
 // Write writes one row: its input cells, cut or padded to the header's width so
@@ -63,10 +123,10 @@ func (w *ResultWriter) Write(fields []string, r outcome.Row) error {
 		string(r.Code),
 		EscapeCell(r.Message),
 		actionID,
-		formatAmount(r.OldAmount),
-		formatAmount(r.NewAmount),
-		formatAmount(r.OldPayout),
-		formatAmount(r.NewPayout),
+		w.amount(r.OldAmount),
+		w.amount(r.NewAmount),
+		w.amount(r.OldPayout),
+		w.amount(r.NewPayout),
 	)
 	w.row = row
 	if err := w.cw.Write(row); err != nil {
@@ -75,20 +135,59 @@ func (w *ResultWriter) Write(fields []string, r outcome.Row) error {
 	return nil
 }
 
-// Flush writes what is buffered and reports any error of an earlier Write.
+// Flush writes what is buffered (and ends the encoding) and reports any error
+// of an earlier Write. Nothing may be written after it.
 func (w *ResultWriter) Flush() error {
 	w.cw.Flush()
-	if err := w.cw.Error(); err != nil {
+	err := w.cw.Error()
+	if w.enc != nil {
+		err = errors.Join(err, w.enc.Close())
+	}
+	if err != nil {
 		return fmt.Errorf("processors: write result file: %w", err)
 	}
 	return nil
 }
 
-func formatAmount(a *money.Amount) string {
+// amount writes an amount as the brand reads them: 12.50, or 12,50.
+func (w *ResultWriter) amount(a *money.Amount) string {
 	if a == nil {
 		return ""
 	}
-	return EscapeCell(a.String())
+	s := a.String()
+	if w.format.DecimalComma {
+		s = strings.Replace(s, ".", ",", 1)
+	}
+	return EscapeCell(s)
+}
+
+// Receipt is what a brand is told of a file that could not be processed.
+type Receipt struct {
+	File       string
+	FileID     int64
+	ReceivedAt string // RFC 3339
+	Status     outcome.FileStatus
+	Code       outcome.QuarantineCode
+	Reason     string
+}
+
+// ReceiptColumns are the receipt file's columns.
+var ReceiptColumns = []string{"File", "FileId", "ReceivedAt", "Status", "ErrorCode", "Reason"}
+
+// WriteReceipt writes a receipt file (SPEC §4): a header and one row, in rf.
+func WriteReceipt(w io.Writer, rf ResultFormat, r Receipt) error {
+	rw, err := newCSVOut(w, rf)
+	if err != nil {
+		return err
+	}
+	rows := [][]string{ReceiptColumns, {EscapeCell(r.File), strconv.FormatInt(r.FileID, 10), r.ReceivedAt,
+		string(r.Status), string(r.Code), EscapeCell(r.Reason)}}
+	for _, row := range rows {
+		if err := rw.cw.Write(row); err != nil {
+			return fmt.Errorf("processors: write receipt: %w", err)
+		}
+	}
+	return rw.Flush()
 }
 
 // EscapeCell defuses a cell that a spreadsheet would run as a formula (CSV

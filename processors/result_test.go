@@ -33,7 +33,7 @@ func TestEscapeCell(t *testing.T) {
 
 func TestResultWriter(t *testing.T) {
 	var b bytes.Buffer
-	w, err := NewResultWriter(&b, []string{"ActionId", "Reason", "=cmd"})
+	w, err := NewResultWriter(&b, []string{"ActionId", "Reason", "=cmd"}, ResultFormat{Comma: ','})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -66,7 +66,7 @@ func TestResultWriter(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := [][]string{
-		{"ActionId", "Reason", "'=cmd", "Line", "Outcome", "ErrorCode", "Message", "ActionId", "OldAmount", "NewAmount", "OldPayout", "NewPayout"},
+		{"ActionId", "Reason", "'=cmd", "Line", "Outcome", "ErrorCode", "Message", "ResultActionId", "OldAmount", "NewAmount", "OldPayout", "NewPayout"},
 		{"1001", "ITEM_RETURNED", "", "2", "APPLIED", "", "", "1001", "45.90", "0.00", "45.90", "0.00"},
 		{"x", "OTHER", "'=1+1", "3", "REJECTED", "INVALID_ACTION_ID", `ActionId "x" is not a whole number above 0`, "", "", "", "", ""},
 	}

@@ -120,6 +120,7 @@ func (p *workbookPackage) openFirstSheet() (recordSource, error) {
 		pkg: p, part: sheetPart, sheet: first.name, date1904: wb.date1904,
 		maxField: p.o.limits.MaxFieldBytes,
 	}
+	p.o.dialect = Dialect{Workbook: true}
 	if part, ok := p.related(rels, relSharedStrings, "xl/sharedStrings.xml"); ok {
 		if src.strings, err = p.readSharedStrings(part); err != nil {
 			return nil, err

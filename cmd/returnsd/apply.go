@@ -79,7 +79,7 @@ func (e *env) runFileCommand(ctx context.Context, c *fileCommand, args []string)
 
 	resultPath := *c.result
 	if resultPath == "" {
-		resultPath = filepath.Join(filepath.Dir(path), filename.Result(path))
+		resultPath = filepath.Join(filepath.Dir(path), filename.Result(path, 0))
 	}
 	out, err := createResult(resultPath, e.stdout)
 	if err != nil {

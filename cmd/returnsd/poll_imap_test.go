@@ -71,7 +71,7 @@ log:
 		t.Errorf("the message without a route is not reported with its reason:\n%s", out)
 	}
 	mail := smtpSrv.WaitMail(1, 10*time.Second)
-	if len(mail) != 1 || mail[0].To[0] != "returns@acme.example" || !strings.Contains(string(mail[0].Data), "result_acme_returns.csv") {
+	if len(mail) != 1 || mail[0].To[0] != "returns@acme.example" || !strings.Contains(string(mail[0].Data), "result_acme_returns_") {
 		t.Errorf("mailed %+v", mail)
 	}
 	for mailbox, n := range map[string]int{"INBOX": 0, "Processed": 1, "Quarantine": 1} {

@@ -29,8 +29,8 @@ func TestPoll(t *testing.T) {
 		if !strings.Contains(out, "acme_returns.csv\tCOMPLETED\tfile ") || !strings.Contains(out, "rows 12: applied") {
 			t.Fatalf("first poll:\n%s", out)
 		}
-		if _, err := os.Stat(filepath.Join(results, "result_acme_returns.csv")); err != nil {
-			t.Errorf("no result file: %v", err)
+		if found, _ := filepath.Glob(filepath.Join(results, "result_acme_returns_*.csv")); len(found) != 1 {
+			t.Errorf("result files %q", found)
 		}
 		if _, err := os.Stat(filepath.Join(inbox, "processed", "acme_returns.csv")); err != nil {
 			t.Errorf("not moved to processed/: %v", err)

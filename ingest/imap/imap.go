@@ -47,6 +47,7 @@ import (
 
 	"github.com/returnsd/returnsd/config"
 	"github.com/returnsd/returnsd/ingest"
+	ourname "github.com/returnsd/returnsd/internal/filename"
 	"github.com/returnsd/returnsd/internal/netconn"
 	"github.com/returnsd/returnsd/mailer"
 	"github.com/returnsd/returnsd/outcome"
@@ -488,14 +489,19 @@ func (s *Source) Put(ctx context.Context, f ingest.File, name string, r io.Reade
 	if s.mailer == nil {
 		return fmt.Errorf("imap: mail %s: no smtp server is configured", name)
 	}
+	subject, text := "Result of "+f.Name, fmt.Sprintf("The file %s you sent was processed.\r\n\r\n"+
+		"The attached %s lists every row of it with its outcome: APPLIED, REJECTED (with an error code\r\n"+
+		"and a message), or DUPLICATE_ROW.\r\n", f.Name, name)
+	if ourname.IsReceipt(name) {
+		subject, text = "Not processed: "+f.Name, fmt.Sprintf("The file %s you sent could not be processed, and nothing of it\r\n"+
+			"was applied. The attached %s says why; send the file again once it is mended.\r\n", f.Name, name)
+	}
 	err := s.mailer.Send(ctx, mailer.Message{
-		To:        m.verdict.from,
-		Subject:   "Result of " + f.Name,
-		InReplyTo: m.id,
-		Text: fmt.Sprintf("The file %s you sent was processed.\r\n\r\n"+
-			"The attached %s lists every row of it with its outcome: APPLIED, REJECTED (with an error code\r\n"+
-			"and a message), or DUPLICATE_ROW.\r\n", f.Name, name),
-		Attachments: []mailer.Attachment{{Name: name, ContentType: "text/csv; charset=utf-8", Body: r}},
+		To:          m.verdict.from,
+		Subject:     subject,
+		InReplyTo:   m.id,
+		Text:        text,
+		Attachments: []mailer.Attachment{{Name: name, ContentType: "text/csv", Body: r}},
 	})
 	if err != nil {
 		return fmt.Errorf("imap: mail %s to %s: %w", name, m.verdict.from, err)

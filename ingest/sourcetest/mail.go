@@ -10,6 +10,7 @@ import (
 	"mime"
 	"net"
 	"os"
+	"path"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -84,7 +85,7 @@ func RunMail(t *testing.T, srv MailServer) {
 			t.Error("the processed message is not flagged \\Seen")
 		}
 		h.WantMailbox(h.Cfg.QuarantineMailbox, 0)
-		reply := h.WantReply(acmeSender, id, "result_returns.csv")
+		reply := h.WantReply(acmeSender, id, "result_returns_*.csv")
 		if !strings.Contains(reply, "APPLIED") || !strings.Contains(reply, "5001") {
 			t.Errorf("result file:\n%s", reply)
 		}
@@ -180,7 +181,7 @@ func RunMail(t *testing.T, srv MailServer) {
 		if n := h.QueryInt("SELECT count(*) FROM ledger_events WHERE action_id = 5002 AND kind = 'REVERSE'"); n != 1 {
 			t.Errorf("%d reversals of 5002; want 1", n)
 		}
-		if r := h.WantReply(acmeSender, id, "result_tuesday.csv"); !strings.Contains(r, "APPLIED") {
+		if r := h.WantReply(acmeSender, id, "result_tuesday_*.csv"); !strings.Contains(r, "APPLIED") {
 			t.Errorf("the duplicate's result should repeat the original's outcomes:\n%s", r)
 		}
 		h.WantMailbox(h.Cfg.ProcessedMailbox, 2)
@@ -222,7 +223,7 @@ func RunMail(t *testing.T, srv MailServer) {
 		// Received and applied before the crash: not fetched again, answered now.
 		h.WantStatus(h.Poll(), "crash.csv", outcome.Completed)
 		h.WantMailbox(h.Cfg.ProcessedMailbox, 1)
-		if r := h.WantReply(acmeSender, id, "result_crash.csv"); !strings.Contains(r, "APPLIED") {
+		if r := h.WantReply(acmeSender, id, "result_crash_*.csv"); !strings.Contains(r, "APPLIED") {
 			t.Errorf("result:\n%s", r)
 		}
 		if n := h.QueryInt("SELECT count(*) FROM ledger_events WHERE kind = 'REVERSE'"); n != 1 {
@@ -464,6 +465,10 @@ func RunMail(t *testing.T, srv MailServer) {
 		if size != int64(len(kept[0].Body)) || name != refused.Name {
 			t.Errorf("received %s of %d bytes; want the whole message, %d bytes", name, size, len(kept[0].Body))
 		}
+		// An allowed sender who forgot the file is told so.
+		if r := h.WantReply(acmeSender, "", "receipt_*.csv"); !strings.Contains(r, ",QUARANTINED,NO_ATTACHMENT,") {
+			t.Errorf("receipt:\n%s", r)
+		}
 	})
 
 	t.Run("AttachmentsInNestedMultipartsAndForwardedMessagesAreTaken", func(t *testing.T) {
@@ -557,7 +562,7 @@ Content-Transfer-Encoding: base64
 		for _, name := range []string{"résumé.csv", "Rücksendungen.csv", "retour été.csv", "übersicht.csv"} {
 			h.WantStatus(rep, name, outcome.Completed)
 		}
-		h.WantReply(acmeSender, id+"@acme.example", "result_résumé.csv")
+		h.WantReply(acmeSender, id+"@acme.example", "result_résumé_*.csv")
 	})
 
 	t.Run("AMessageWithTwoAttachmentsIsMovedOnceBothAreDoneEvenAcrossACrash", func(t *testing.T) {
@@ -583,8 +588,8 @@ Content-Transfer-Encoding: base64
 				t.Errorf("%d reversals of %d", n, action)
 			}
 		}
-		h.WantReply(acmeSender, id, "result_a.csv")
-		h.WantReply(acmeSender, id, "result_b.csv")
+		h.WantReply(acmeSender, id, "result_a_*.csv")
+		h.WantReply(acmeSender, id, "result_b_*.csv")
 	})
 
 	t.Run("AQuarantinedAttachmentSendsItsMessageToQuarantine", func(t *testing.T) {
@@ -597,6 +602,11 @@ Content-Transfer-Encoding: base64
 		h.WantStatus(rep, "junk.csv", outcome.Quarantined)
 		h.WantMailbox(h.Cfg.QuarantineMailbox, 1)
 		h.WantMailbox(h.Cfg.ProcessedMailbox, 0)
+		// The sender hears of both: a result and a receipt with the reason.
+		h.WantReply(acmeSender, "", "result_good_*.csv")
+		if r := h.WantReply(acmeSender, "", "receipt_junk_*.csv"); !strings.Contains(r, ",QUARANTINED,UNKNOWN_KIND,") {
+			t.Errorf("receipt:\n%s", r)
+		}
 	})
 
 	t.Run("AUIDVALIDITYChangeAppliesNothingTwice", func(t *testing.T) {
@@ -852,6 +862,7 @@ func (h *MailHarness) WantRefused(rep poller.PollReport, code outcome.Quarantine
 // inReplyTo (a Message-ID) carries the attachment name, and returns the
 // attachment's content.
 func (h *MailHarness) WantReply(to, inReplyTo, name string) string {
+	// name is a pattern: result files are named by the received file's id too.
 	h.t.Helper()
 	deadline := time.Now().Add(10 * time.Second)
 	var seen []string
@@ -876,7 +887,7 @@ func (h *MailHarness) WantReply(to, inReplyTo, name string) string {
 				fn, _ := ah.Filename()
 				body, _ := io.ReadAll(p.Body)
 				seen = append(seen, fmt.Sprintf("%s to %v in reply to %v", fn, m.To, ids))
-				if fn == name && slices.Equal(m.To, []string{to}) && len(rcpts) == 1 && rcpts[0].Address == to &&
+				if matched, _ := path.Match(name, fn); matched && slices.Equal(m.To, []string{to}) && len(rcpts) == 1 && rcpts[0].Address == to &&
 					(inReplyTo == "" || slices.Equal(ids, []string{inReplyTo})) {
 					return string(body)
 				}

@@ -59,7 +59,7 @@ func Run(t *testing.T, newSource NewSource) {
 		h.WantStatus(rep, "returns.csv", outcome.Completed)
 		h.wantFiles(h.Dir, nil)
 		h.wantFiles(filepath.Join(h.Dir, "processed"), []string{"returns.csv"})
-		result := h.read(filepath.Join(h.resultDir, "result_returns.csv"))
+		result := h.readResult("result_returns_*.csv")
 		if !strings.Contains(result, "Outcome") || !strings.Contains(result, "APPLIED") {
 			t.Errorf("result file:\n%s", result)
 		}
@@ -188,6 +188,32 @@ func Run(t *testing.T, newSource NewSource) {
 		h.Poll()
 		h.WantStatus(h.Poll(), "junk.csv", outcome.Quarantined)
 		h.wantFiles(filepath.Join(h.Dir, "failed"), []string{"junk.csv"})
+		// The brand hears back: a receipt with the code and the reason.
+		receipt := h.readResult("receipt_junk_*.csv")
+		if !strings.Contains(receipt, "File,FileId,ReceivedAt,Status,ErrorCode,Reason") ||
+			!strings.Contains(receipt, "junk.csv,") || !strings.Contains(receipt, ",QUARANTINED,UNKNOWN_KIND,") {
+			t.Errorf("receipt:\n%s", receipt)
+		}
+	})
+
+	t.Run("AFileSentEveryWeekUnderOneNameKeepsEveryWeeksResult", func(t *testing.T) {
+		t.Parallel()
+		h := Setup(t, newSource)
+		h.Put("returns.csv", ReturnsFile(5001, "week 1"), time.Hour)
+		h.Poll()
+		h.WantStatus(h.Poll(), "returns.csv", outcome.Completed)
+		h.Put("returns.csv", ReturnsFile(5002, "week 2"), 30*time.Minute)
+		h.Poll()
+		h.WantStatus(h.Poll(), "returns.csv", outcome.Completed)
+		results, _ := filepath.Glob(filepath.Join(h.resultDir, "result_returns_*.csv"))
+		if len(results) != 2 {
+			t.Fatalf("results %q; want one per week", h.names(h.resultDir))
+		}
+		for _, r := range results {
+			if body := h.read(r); !strings.Contains(body, ",ResultActionId,") || strings.Count(body, "ActionId") != 2 {
+				t.Errorf("%s has no ResultActionId column or repeats a header name:\n%s", r, body)
+			}
+		}
 	})
 
 	t.Run("AfterDeleteRemovesTheFile", func(t *testing.T) {
@@ -231,7 +257,7 @@ func Run(t *testing.T, newSource NewSource) {
 		if n := h.QueryInt("SELECT count(*) FROM ledger_events WHERE action_id = 5002 AND kind = 'REVERSE'"); n != 1 {
 			t.Errorf("%d reversals of 5002; want 1", n)
 		}
-		if r := h.read(filepath.Join(h.resultDir, "result_tuesday.csv")); !strings.Contains(r, "APPLIED") {
+		if r := h.readResult("result_tuesday_*.csv"); !strings.Contains(r, "APPLIED") {
 			t.Errorf("the duplicate's result should repeat the original's outcomes:\n%s", r)
 		}
 		h.wantFiles(filepath.Join(h.Dir, "processed"), []string{"monday.csv", "tuesday.csv"})
@@ -271,7 +297,7 @@ func Run(t *testing.T, newSource NewSource) {
 		// its result is uploaded and it is acknowledged.
 		h.WantStatus(h.Poll(), "crash.csv", outcome.Completed)
 		h.wantFiles(filepath.Join(h.Dir, "processed"), []string{"crash.csv"})
-		if r := h.read(filepath.Join(h.resultDir, "result_crash.csv")); !strings.Contains(r, "APPLIED") {
+		if r := h.readResult("result_crash_*.csv"); !strings.Contains(r, "APPLIED") {
 			t.Errorf("result:\n%s", r)
 		}
 		if n := h.QueryInt("SELECT count(*) FROM ledger_events WHERE kind = 'REVERSE'"); n != 1 {
@@ -588,6 +614,16 @@ func (h *Harness) wantFiles(dir string, want []string) {
 	if got := h.names(dir); !slices.Equal(got, want) {
 		h.t.Fatalf("%s holds %q; want %q", dir, got, want)
 	}
+}
+
+// readResult reads the one file of the result folder whose name matches pattern.
+func (h *Harness) readResult(pattern string) string {
+	h.t.Helper()
+	found, _ := filepath.Glob(filepath.Join(h.resultDir, pattern))
+	if len(found) != 1 {
+		h.t.Fatalf("result folder holds %q; want one file like %s", h.names(h.resultDir), pattern)
+	}
+	return h.read(found[0])
 }
 
 func (h *Harness) read(p string) string {

@@ -7,6 +7,8 @@ import (
 	"encoding/hex"
 	"path"
 	"path/filepath"
+	"slices"
+	"strconv"
 	"strings"
 	"unicode/utf8"
 )
@@ -46,15 +48,49 @@ func IsOurs(name string) bool {
 	return strings.HasPrefix(base, "result_") || strings.HasPrefix(base, "receipt_")
 }
 
+// IsReceipt reports a name Receipt made.
+func IsReceipt(name string) bool {
+	return strings.HasPrefix(strings.ToLower(filepath.Base(name)), "receipt_")
+}
+
 // maxResult bounds a result file's name so that the temporary names it is
 // uploaded under (".<name>.tmp" and the like) fit in a file name too: a result
 // that cannot be uploaded leaves its file unacknowledged, fetched on every poll.
 const maxResult = 200
 
-// Result is the name of a file's result file: result_<name>.csv, the name
-// shortened (see Fit) when it is very long.
-func Result(name string) string {
-	base := filepath.Base(name)
-	stem := strings.TrimSuffix(base, filepath.Ext(base))
-	return "result_" + Fit(stem, maxResult-len("result_.csv")) + ".csv"
+// Result is the name of the result file of the received file fileID, named
+// name (SPEC §4): result_<stem>_<fileID>.csv. The stem is the name without its
+// data extensions (returns.csv.gz gives result_returns_12.csv, not
+// result_returns.csv.csv), and the file's id keeps every result apart: a
+// brand that sends returns.csv every week keeps every week's result, and
+// returns.csv and returns.gz get one each. fileID 0 (a dry run, or a name for
+// the command line's own use) leaves the id out. Long names are shortened (Fit).
+func Result(name string, fileID int64) string { return ours("result_", name, fileID) }
+
+// Receipt is the name of the receipt of a quarantined file, as Result names a result.
+func Receipt(name string, fileID int64) string { return ours("receipt_", name, fileID) }
+
+func ours(prefix, name string, fileID int64) string {
+	stem := Stem(name)
+	suffix := ".csv"
+	if fileID != 0 {
+		suffix = "_" + strconv.FormatInt(fileID, 10) + suffix
+	}
+	return prefix + Fit(stem, maxResult-len(prefix)-len(suffix)) + suffix
+}
+
+// dataExtensions are what Stem takes off, as often as a name carries them.
+var dataExtensions = []string{".csv", ".txt", ".tsv", ".tab", ".xlsx", ".xlsm", ".zip", ".gz", ".gzip"}
+
+// Stem is a file's base name without its data extensions (returns.csv.gz:
+// returns), matched ignoring case; a name that is only extensions keeps one.
+func Stem(name string) string {
+	stem := filepath.Base(name)
+	for {
+		ext := strings.ToLower(filepath.Ext(stem))
+		if ext == "" || ext == stem || !slices.Contains(dataExtensions, ext) || len(stem) == len(ext) {
+			return stem
+		}
+		stem = stem[:len(stem)-len(ext)]
+	}
 }

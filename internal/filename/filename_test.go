@@ -61,17 +61,39 @@ func TestIsOurs(t *testing.T) {
 
 func TestResultName(t *testing.T) {
 	t.Parallel()
-	for name, want := range map[string]string{
-		"acme_returns.csv":      "result_acme_returns.csv",
-		"/in/acme/returns.xlsx": "result_returns.csv",
-		"returns.csv.gz":        "result_returns.csv.csv",
-		"returns":               "result_returns.csv",
+	for _, c := range []struct {
+		name string
+		id   int64
+		want string
+	}{
+		{"acme_returns.csv", 12, "result_acme_returns_12.csv"},
+		{"/in/acme/returns.xlsx", 13, "result_returns_13.csv"},
+		{"returns.csv.gz", 14, "result_returns_14.csv"}, // never result_returns.csv.csv
+		{"RETURNS.CSV.ZIP", 15, "result_RETURNS_15.csv"},
+		{"returns", 16, "result_returns_16.csv"},
+		{"returns.2026-11.csv", 17, "result_returns.2026-11_17.csv"},
+		{".csv", 18, "result_.csv_18.csv"},
+		{"acme_returns.csv", 0, "result_acme_returns.csv"},
 	} {
-		if got := Result(name); got != want {
-			t.Errorf("Result(%q) = %q, want %q", name, got, want)
+		if got := Result(c.name, c.id); got != c.want {
+			t.Errorf("Result(%q, %d) = %q, want %q", c.name, c.id, got, c.want)
 		}
-		if !IsOurs(Result(name)) {
-			t.Errorf("the result name of %q is not recognised as ours", name)
+		if !IsOurs(Result(c.name, c.id)) || !IsOurs(Receipt(c.name, c.id)) {
+			t.Errorf("the result or receipt name of %q is not recognised as ours", c.name)
 		}
+	}
+	t.Run("TwoFilesOfOneNameKeepTwoResults", func(t *testing.T) {
+		if Result("returns.csv", 41) == Result("returns.csv", 42) || Result("returns.csv", 41) == Result("returns.gz", 42) {
+			t.Fatal("two files share a result name")
+		}
+	})
+	t.Run("ALongNameFitsWithItsId", func(t *testing.T) {
+		got := Result(strings.Repeat("r", 300)+".csv", 1234567)
+		if len(got) > 200 || !strings.HasSuffix(got, "_1234567.csv") {
+			t.Fatalf("Result = %q (%d bytes)", got, len(got))
+		}
+	})
+	if got := Receipt("junk.csv", 9); got != "receipt_junk_9.csv" {
+		t.Errorf("Receipt = %q", got)
 	}
 }
