@@ -88,13 +88,14 @@ func (l *Ledger) Receive(ctx context.Context, p ReceiveParams) (Received, error)
 		return nil
 	})
 	if err != nil {
-		return Received{}, fmt.Errorf("ledger: receive %s: %w", p.Name, err)
+		return Received{}, fmt.Errorf("ledger: receive %s: %w", storedName(p.Name), err)
 	}
 	return r, nil
 }
 
 func receive(ctx context.Context, tx pgx.Tx, brand int64, p ReceiveParams) (Received, error) {
 	var r Received
+	p.Name = storedName(p.Name)
 	if p.Refusal != nil {
 		err := tx.QueryRow(ctx, `
 			INSERT INTO received_files (brand_id, source, name, size, sha256, status, bytes_kept,
@@ -248,6 +249,7 @@ func scanReceivedFile(row pgx.Row) (ReceivedFile, error) {
 	var f ReceivedFile
 	err := row.Scan(&f.ID, &f.Brand, &f.Source, &f.Name, &f.Size, &f.Status, &f.DuplicateOf, &f.Code, &f.Reason,
 		&f.BytesKept, &f.ReceivedAt)
+	f.Name = nameOf(f.Name)
 	return f, err
 }
 

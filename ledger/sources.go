@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/returnsd/returnsd/internal/safetext"
 	"github.com/returnsd/returnsd/outcome"
 )
 
@@ -55,7 +56,7 @@ func (l *Ledger) ObserveSourceFiles(ctx context.Context, source string, files []
 	sizes := make([]int64, len(files))
 	times := make([]time.Time, len(files))
 	for i, f := range files {
-		paths[i], sizes[i], times[i] = f.Path, f.Size, f.ModTime.UTC()
+		paths[i], sizes[i], times[i] = storedName(f.Path), f.Size, f.ModTime.UTC()
 	}
 	out := make([]SeenFile, len(files))
 	err := l.inTx(ctx, func(tx pgx.Tx) error {
@@ -124,7 +125,7 @@ func markSourceFileReceived(ctx context.Context, tx pgx.Tx, k SourceFileKey, sha
 		ON CONFLICT (source, path, size, mod_time) DO UPDATE
 		SET state = 'RECEIVED', sha256 = EXCLUDED.sha256, file_id = EXCLUDED.file_id
 		WHERE source_files.state = 'SEEN'`,
-		k.Source, k.File.Path, k.File.Size, k.File.ModTime.UTC(), sha256, fileID)
+		k.Source, storedName(k.File.Path), k.File.Size, k.File.ModTime.UTC(), sha256, fileID)
 	return interpretError(err)
 }
 
@@ -143,9 +144,9 @@ func (l *Ledger) MarkSourceFileDone(ctx context.Context, p SourceFileDoneParams)
 		SET state = 'DONE', sha256 = coalesce(EXCLUDED.sha256, source_files.sha256),
 			file_id = coalesce(EXCLUDED.file_id, source_files.file_id), status = EXCLUDED.status, done_at = now()
 		WHERE source_files.state IN ('SEEN', 'RECEIVED')`,
-		p.Source, p.File.Path, p.File.Size, p.File.ModTime.UTC(), p.SHA256, fileID, string(p.Status))
+		p.Source, storedName(p.File.Path), p.File.Size, p.File.ModTime.UTC(), p.SHA256, fileID, string(p.Status))
 	if err != nil {
-		return fmt.Errorf("ledger: mark %s of source %s done: %w", p.File.Path, p.Source, interpretError(err))
+		return fmt.Errorf("ledger: mark %s of source %s done: %w", storedName(p.File.Path), p.Source, interpretError(err))
 	}
 	return nil
 }
@@ -155,9 +156,9 @@ func (l *Ledger) MarkSourceFileAcked(ctx context.Context, source string, f Liste
 	_, err := l.pool.Exec(ctx, `
 		UPDATE source_files SET state = 'ACKED', acked_at = now()
 		WHERE source = $1 AND path = $2 AND size = $3 AND mod_time = $4 AND state = 'DONE'`,
-		source, f.Path, f.Size, f.ModTime.UTC())
+		source, storedName(f.Path), f.Size, f.ModTime.UTC())
 	if err != nil {
-		return fmt.Errorf("ledger: mark %s of source %s acknowledged: %w", f.Path, source, interpretError(err))
+		return fmt.Errorf("ledger: mark %s of source %s acknowledged: %w", storedName(f.Path), source, interpretError(err))
 	}
 	return nil
 }
@@ -171,7 +172,7 @@ func (l *Ledger) DoneSourceFileByHash(ctx context.Context, source, path string, 
 	err := l.pool.QueryRow(ctx, `
 		SELECT state, status, coalesce(file_id, 0) FROM source_files
 		WHERE source = $1 AND sha256 = $2 AND path = $3 AND state IN ('DONE', 'ACKED')
-		ORDER BY done_at DESC LIMIT 1`, source, sha256, path).Scan(&state, &status, &s.FileID)
+		ORDER BY done_at DESC LIMIT 1`, source, sha256, storedName(path)).Scan(&state, &status, &s.FileID)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return SeenFile{}, false, nil
 	}
@@ -250,7 +251,7 @@ func (l *Ledger) RecordPollFailure(ctx context.Context, source string, at time.T
 		VALUES ($1, 1, $2, $3, $3)
 		ON CONFLICT (source) DO UPDATE SET failures = source_health.failures + 1, last_error = $2,
 			failing_since = coalesce(source_health.failing_since, $3), last_failure_at = $3
-		RETURNING failures`, source, pollErr, at).Scan(&failures)
+		RETURNING failures`, source, safetext.Printable(pollErr), at).Scan(&failures)
 	if err == nil {
 		_, err = l.pool.Exec(ctx, "UPDATE source_health SET next_attempt_at = $2 WHERE source = $1", source, at.Add(backoff(failures)))
 	}

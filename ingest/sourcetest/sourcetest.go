@@ -125,6 +125,27 @@ func Run(t *testing.T, newSource NewSource) {
 		h.wantFiles(h.Dir, []string{"b.txt", "skip_c.csv"})
 	})
 
+	t.Run("ANameThatIsNotUTF8IsTakenAndBlocksNothing", func(t *testing.T) {
+		t.Parallel()
+		// A Windows client without UTF-8 writes Latin-1: "Retouren März.csv" as bytes.
+		latin1 := "Retouren M\xe4rz.csv"
+		h := Setup(t, newSource)
+		h.Put(latin1, ReturnsFile(5001, "latin-1"), time.Hour)
+		h.Put("good.csv", ReturnsFile(5002, "good"), time.Hour)
+		h.Poll()
+		rep := h.Poll()
+		h.WantStatus(rep, latin1, outcome.Completed)
+		h.WantStatus(rep, "good.csv", outcome.Completed)
+		h.wantFiles(filepath.Join(h.Dir, "processed"), []string{latin1, "good.csv"})
+		// The result keeps the name's bytes, as the brand's client will show it.
+		h.readResult("result_Retouren M\xe4rz_*.csv")
+		var name string
+		if err := h.db.QueryRow(context.Background(), "SELECT name FROM received_files WHERE source = $1 AND name LIKE 'Retouren%'",
+			h.Cfg.Name).Scan(&name); err != nil || name != `Retouren M\xe4rz.csv` {
+			t.Errorf("stored name %q (%v); want it escaped", name, err)
+		}
+	})
+
 	t.Run("IncludePatternsMatchIgnoringCase", func(t *testing.T) {
 		t.Parallel()
 		h := Setup(t, newSource, func(c *config.Source) { c.Include = []string{"*.csv"} })
