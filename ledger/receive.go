@@ -39,6 +39,19 @@ type ReceiveParams struct {
 	// (a duplicate or a refusal too): the job that applies and answers the file
 	// is enqueued in it, so the file and its job commit together or not at all.
 	Then func(ctx context.Context, tx pgx.Tx, r Received) error
+	// Children, when set, are the data files of an archive that holds several
+	// (processors.SplitArchive): each is received as a file of its own, after
+	// the archive and in order, linked to it, and the archive itself is
+	// COMPLETED as split (kind archive), holding no rows of its own.
+	Children []Child
+}
+
+// Child is one data file of an archive, for ReceiveParams.Children.
+type Child struct {
+	Name   string
+	Size   int64
+	SHA256 []byte
+	Body   io.Reader
 }
 
 // Refusal is why a file is quarantined as it is received.
@@ -61,6 +74,8 @@ type Received struct {
 	// QUARANTINED (ReceiveParams.Refusal).
 	Status      outcome.FileStatus
 	DuplicateOf int64
+	// Children are how the data files of a split archive were received.
+	Children []Received
 }
 
 // Receive records a file and keeps its bytes before anything is applied. The same
@@ -112,6 +127,9 @@ func receive(ctx context.Context, tx pgx.Tx, brand int64, p ReceiveParams) (Rece
 		}
 		return r, storeChunks(ctx, tx, r.FileID, p.Body)
 	}
+	if len(p.Children) > 0 {
+		return receiveArchive(ctx, tx, brand, p)
+	}
 	if p.Body != nil {
 		var id int64
 		var status string
@@ -148,6 +166,51 @@ func receive(ctx context.Context, tx pgx.Tx, brand int64, p ReceiveParams) (Rece
 		return r, nil
 	}
 	return r, storeChunks(ctx, tx, r.FileID, p.Body)
+}
+
+// receiveArchive records an archive split into its files: itself (its bytes
+// kept), COMPLETED as split unless the same bytes were applied before, then
+// each child as a file received from the same source, linked to it.
+func receiveArchive(ctx context.Context, tx pgx.Tx, brand int64, p ReceiveParams) (Received, error) {
+	var r Received
+	var earlier int64
+	err := tx.QueryRow(ctx, `SELECT id FROM received_files WHERE brand_id = $1 AND sha256 = $2 AND status = 'COMPLETED'`,
+		brand, p.SHA256).Scan(&earlier)
+	switch {
+	case err == nil:
+		r = Received{Status: outcome.DuplicateFile, DuplicateOf: earlier}
+		err = tx.QueryRow(ctx, `
+			INSERT INTO received_files (brand_id, source, name, size, sha256, status, duplicate_of, bytes_kept, finished_at, reason)
+			VALUES ($1, $2, $3, $4, $5, 'DUPLICATE_FILE', $6, false, now(), 'the same bytes were applied as file ' || $6::bigint)
+			RETURNING id`, brand, p.Source, p.Name, p.Size, p.SHA256, earlier).Scan(&r.FileID)
+		return r, interpretError(err)
+	case !errors.Is(err, pgx.ErrNoRows):
+		return r, interpretError(err)
+	}
+	err = tx.QueryRow(ctx, `
+		INSERT INTO received_files (brand_id, source, name, kind, size, sha256, status, bytes_kept, finished_at,
+			rows_total, rows_applied, rows_rejected, rows_duplicate)
+		VALUES ($1, $2, $3, 'archive', $4, $5, 'COMPLETED', true, now(), 0, 0, 0, 0) RETURNING id`,
+		brand, p.Source, p.Name, p.Size, p.SHA256).Scan(&r.FileID)
+	if err != nil {
+		return r, interpretError(err)
+	}
+	r.Status = outcome.Completed
+	if err := storeChunks(ctx, tx, r.FileID, p.Body); err != nil {
+		return r, err
+	}
+	for _, c := range p.Children {
+		child, err := receive(ctx, tx, brand, ReceiveParams{Brand: p.Brand, Source: p.Source, Name: c.Name,
+			Size: c.Size, SHA256: c.SHA256, Body: c.Body})
+		if err != nil {
+			return r, err
+		}
+		if _, err := tx.Exec(ctx, "UPDATE received_files SET parent_id = $2 WHERE id = $1", child.FileID, r.FileID); err != nil {
+			return r, interpretError(err)
+		}
+		r.Children = append(r.Children, child)
+	}
+	return r, nil
 }
 
 func storeChunks(ctx context.Context, tx pgx.Tx, fileID int64, body io.Reader) error {
@@ -240,15 +303,21 @@ type ReceivedFile struct {
 	Reason      string                 // for QUARANTINED and DUPLICATE_FILE
 	BytesKept   bool
 	ReceivedAt  time.Time
+	Kind        string // once applied: action-updates, ...; archive for an archive split into its files
+	Parent      int64  // the archive a file was split from; 0 for most
 }
 
+// KindArchive is the kind of an archive split into its files (ReceiveParams.Children).
+const KindArchive = "archive"
+
 const receivedFileColumns = `f.id, b.slug, f.source, f.name, f.size, f.status, coalesce(f.duplicate_of, 0),
-	coalesce(f.reason_code, ''), coalesce(f.reason, ''), f.bytes_kept, f.received_at`
+	coalesce(f.reason_code, ''), coalesce(f.reason, ''), f.bytes_kept, f.received_at, coalesce(f.kind, ''),
+	coalesce(f.parent_id, 0)`
 
 func scanReceivedFile(row pgx.Row) (ReceivedFile, error) {
 	var f ReceivedFile
 	err := row.Scan(&f.ID, &f.Brand, &f.Source, &f.Name, &f.Size, &f.Status, &f.DuplicateOf, &f.Code, &f.Reason,
-		&f.BytesKept, &f.ReceivedAt)
+		&f.BytesKept, &f.ReceivedAt, &f.Kind, &f.Parent)
 	f.Name = nameOf(f.Name)
 	return f, err
 }
@@ -286,6 +355,21 @@ func (l *Ledger) WaitingFiles(ctx context.Context, upTo int64) ([]ReceivedFile, 
 	files, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (ReceivedFile, error) { return scanReceivedFile(r) })
 	if err != nil {
 		return nil, fmt.Errorf("ledger: files waiting before %d: %w", upTo, interpretError(err))
+	}
+	return files, nil
+}
+
+// ChildFiles returns the files an archive was split into, in its order.
+func (l *Ledger) ChildFiles(ctx context.Context, archive int64) ([]ReceivedFile, error) {
+	rows, err := l.pool.Query(ctx, `SELECT `+receivedFileColumns+`
+		FROM received_files f JOIN brands b ON b.id = f.brand_id
+		WHERE f.parent_id = $1 ORDER BY f.id`, archive)
+	if err != nil {
+		return nil, fmt.Errorf("ledger: files of archive %d: %w", archive, interpretError(err))
+	}
+	files, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (ReceivedFile, error) { return scanReceivedFile(r) })
+	if err != nil {
+		return nil, fmt.Errorf("ledger: files of archive %d: %w", archive, interpretError(err))
 	}
 	return files, nil
 }

@@ -86,6 +86,8 @@ type Result struct {
 	// and the result file, or a brand that lost its result, is mended by sending
 	// the same file again.
 	WroteResult bool
+	// Children are how the files of an archive split on receipt were received.
+	Children []ledger.Received
 	// resultOf is the file whose outcomes make the result file: this one, or
 	// the one it duplicates. 0: no result file (quarantined, or a dry run's,
 	// which is written inside its transaction).
@@ -201,6 +203,10 @@ type ReceiveParams struct {
 	// received, and Then runs (a job is enqueued), with the file, atomically.
 	Listed *ledger.SourceFileKey
 	Then   func(ctx context.Context, tx pgx.Tx, r ledger.Received) error
+	// Split receives a zip of several data files as the archive and each of its
+	// files (processors.SplitArchive), each to be applied on its own. Sources
+	// split; the command line applies one file.
+	Split bool
 }
 
 // Receive keeps a fetched file's bytes in the ledger without applying it. The
@@ -241,6 +247,18 @@ func (p *Pipeline) receive(ctx context.Context, rp ReceiveParams, f *os.File, si
 			return Result{}, err
 		}
 		receive.SHA256, receive.Body = sum, io.NewSectionReader(f, 0, size)
+		if rp.Split && refuse == nil {
+			children, cleanup, err := p.split(f, size, rp.Name, limits)
+			defer cleanup()
+			var fe *processors.FileError
+			switch {
+			case errors.As(err, &fe):
+				refuse = fe
+			case err != nil:
+				return Result{}, err
+			}
+			receive.Children = children
+		}
 	}
 	if refuse != nil {
 		refuse = &processors.FileError{Code: refuse.Code, Reason: safetext.Printable(refuse.Reason)}
@@ -250,7 +268,7 @@ func (p *Pipeline) receive(ctx context.Context, rp ReceiveParams, f *os.File, si
 	if err != nil {
 		return Result{}, err
 	}
-	res := Result{FileID: rec.FileID, Status: rec.Status, DuplicateOf: rec.DuplicateOf}
+	res := Result{FileID: rec.FileID, Status: rec.Status, DuplicateOf: rec.DuplicateOf, Children: rec.Children}
 	switch rec.Status {
 	case outcome.Quarantined:
 		res = quarantined(res, refuse)
@@ -258,6 +276,41 @@ func (p *Pipeline) receive(ctx context.Context, rp ReceiveParams, f *os.File, si
 		res.Reason = fmt.Sprintf("the same bytes were applied as file %d", rec.DuplicateOf)
 	}
 	return res, nil
+}
+
+// split spools the data files of an archive that holds several to temporary
+// files, for ledger.ReceiveParams.Children; none for any other file. cleanup
+// removes them once received.
+func (p *Pipeline) split(f *os.File, size int64, name string, limits processors.Limits) ([]ledger.Child, func(), error) {
+	var children []ledger.Child
+	var files []*os.File
+	cleanup := func() {
+		for _, t := range files {
+			t.Close()
+			os.Remove(t.Name())
+		}
+	}
+	_, err := processors.SplitArchive(f, size, name, limits, func(e processors.ArchiveEntry, body io.Reader) error {
+		if err := os.MkdirAll(p.spoolDir(), 0o700); err != nil {
+			return fmt.Errorf("spool: %w", err)
+		}
+		t, err := os.CreateTemp(p.spoolDir(), "entry-*.spool")
+		if err != nil {
+			return fmt.Errorf("spool: %w", err)
+		}
+		files = append(files, t)
+		h := sha256.New()
+		n, err := io.Copy(io.MultiWriter(t, h), body)
+		if err != nil {
+			return err
+		}
+		children = append(children, ledger.Child{Name: e.Name, Size: n, SHA256: h.Sum(nil), Body: io.NewSectionReader(t, 0, n)})
+		return nil
+	})
+	if err != nil {
+		return nil, cleanup, err
+	}
+	return children, cleanup, nil
 }
 
 func tooLarge(size int64, limits processors.Limits) *processors.FileError {

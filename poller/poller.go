@@ -47,6 +47,7 @@ type Ledger interface {
 	MarkSourceFileAcked(ctx context.Context, source string, f ledger.ListedFile) error
 	ReceivedFile(ctx context.Context, id int64) (ledger.ReceivedFile, error)
 	WaitingFiles(ctx context.Context, upTo int64) ([]ledger.ReceivedFile, error)
+	ChildFiles(ctx context.Context, archive int64) ([]ledger.ReceivedFile, error)
 }
 
 // Files is what the poller asks of the file pipeline.
@@ -421,16 +422,20 @@ func (p *Poller) take(ctx context.Context, src ingest.Source, cfg *config.Source
 	}
 
 	rp := pipeline.ReceiveParams{Brand: brandID, Source: cfg.Name, Name: f.Name, Path: tmp.Name(),
-		Listed: &ledger.SourceFileKey{Source: cfg.Name, File: key}}
+		Listed: &ledger.SourceFileKey{Source: cfg.Name, File: key}, Split: true}
 	if f.Refusal != nil {
 		rp.Refuse = &processors.FileError{Code: f.Refusal.Code, Reason: f.Refusal.Reason}
 	}
 	if p.Enqueue != nil {
 		rp.Then = func(ctx context.Context, tx pgx.Tx, r ledger.Received) error {
-			if r.Status != outcome.Received {
-				return nil // nothing to apply: delivered below
+			for _, w := range append([]ledger.Received{r}, r.Children...) {
+				if w.Status == outcome.Received {
+					if err := p.Enqueue(ctx, tx, w.FileID); err != nil {
+						return err
+					}
+				}
 			}
-			return p.Enqueue(ctx, tx, r.FileID)
+			return nil // nothing else to apply: answered below
 		}
 	}
 	res, err := p.Files.Receive(ctx, rp)
@@ -438,7 +443,9 @@ func (p *Poller) take(ctx context.Context, src ingest.Source, cfg *config.Source
 		fr.Err = err
 		return fr
 	}
-	if res.Status == outcome.Received && p.Enqueue != nil {
+	waiting := res.Status == outcome.Received ||
+		slices.ContainsFunc(res.Children, func(c ledger.Received) bool { return c.Status == outcome.Received })
+	if waiting && p.Enqueue != nil {
 		fr.Status, fr.Err, fr.Result = string(StatusQueued), nil, res
 		return fr
 	}
@@ -446,7 +453,8 @@ func (p *Poller) take(ctx context.Context, src ingest.Source, cfg *config.Source
 }
 
 // finish brings a received file to its end: applied (when no job does it),
-// its result delivered, the source's copy acknowledged.
+// answered, and the source's copy acknowledged. An archive split into its files
+// is answered with each file's own result.
 func (p *Poller) finish(ctx context.Context, src ingest.Source, cfg *config.Source, f, marker ingest.File, fileID int64) FileReport {
 	fr := FileReport{Name: f.Name, Path: f.Path, Status: string(StatusError)}
 	file, err := p.Ledger.ReceivedFile(ctx, fileID)
@@ -454,35 +462,56 @@ func (p *Poller) finish(ctx context.Context, src ingest.Source, cfg *config.Sour
 		fr.Err = err
 		return fr
 	}
-	if file.Status == outcome.Received {
-		if p.Enqueue != nil {
-			// Its job is queued or running. Enqueueing again does nothing then,
-			// and brings back a job that was given up after its last retry.
-			if err := p.Enqueue(ctx, nil, fileID); err != nil {
-				fr.Err = err
-				return fr
-			}
-			fr.Status, fr.Err = string(StatusQueued), nil
-			fr.Result = pipeline.Result{FileID: fileID, Status: outcome.Received}
-			return fr
-		}
-		if _, err := p.ApplyWaiting(ctx, fileID); err != nil {
-			fr.Err = err
-			return fr
-		}
-		if file, err = p.Ledger.ReceivedFile(ctx, fileID); err != nil {
-			fr.Err = err
-			return fr
-		}
-	}
-	fr.Result, err = p.Files.Describe(ctx, file)
+	answered, err := p.answered(ctx, file)
 	if err != nil {
 		fr.Err = err
 		return fr
 	}
-	if err := p.deliver(ctx, src, f, file); err != nil {
+	queued := false
+	for i, a := range answered {
+		if a.Status != outcome.Received {
+			continue
+		}
+		if p.Enqueue != nil {
+			// Its job is queued or running. Enqueueing again does nothing then,
+			// and brings back a job that was given up after its last retry.
+			if err := p.Enqueue(ctx, nil, a.ID); err != nil {
+				fr.Err = err
+				return fr
+			}
+			queued = true
+			continue
+		}
+		if _, err := p.ApplyWaiting(ctx, a.ID); err != nil {
+			fr.Err = err
+			return fr
+		}
+		if answered[i], err = p.Ledger.ReceivedFile(ctx, a.ID); err != nil {
+			fr.Err = err
+			return fr
+		}
+		if a.ID == file.ID {
+			file = answered[i]
+		}
+	}
+	if queued {
+		fr.Status, fr.Err = string(StatusQueued), nil
+		fr.Result = pipeline.Result{FileID: fileID, Status: file.Status}
+		return fr
+	}
+	if fr.Result, err = p.describe(ctx, file, answered); err != nil {
 		fr.Err = err
 		return fr
+	}
+	for _, a := range answered {
+		name := a.Name // a file of an archive: its own name
+		if a.ID == file.ID {
+			name = f.Name // the name as listed, bytes and all
+		}
+		if err := p.deliver(ctx, src, f, a, name); err != nil {
+			fr.Err = err
+			return fr
+		}
 	}
 	err = p.Ledger.MarkSourceFileDone(ctx, ledger.SourceFileDoneParams{Source: cfg.Name, File: listedKey(f),
 		FileID: file.ID, Status: file.Status})
@@ -495,12 +524,49 @@ func (p *Poller) finish(ctx context.Context, src ingest.Source, cfg *config.Sour
 	return fr
 }
 
-// deliver sends a finished file's answer to the brand: its result (its own,
-// or for a duplicate the original's), or for a quarantined file a receipt
-// with the reason (SPEC §4), unless the sender was refused (no backscatter).
+// answered are the files whose answers a received file gets: itself, or the
+// files of the archive it is (or duplicates: their results again).
+func (p *Poller) answered(ctx context.Context, file ledger.ReceivedFile) ([]ledger.ReceivedFile, error) {
+	archive := file
+	if file.Status == outcome.DuplicateFile {
+		orig, err := p.Ledger.ReceivedFile(ctx, file.DuplicateOf)
+		if err != nil {
+			return nil, err
+		}
+		archive = orig
+	}
+	if archive.Kind != ledger.KindArchive {
+		return []ledger.ReceivedFile{file}, nil
+	}
+	return p.Ledger.ChildFiles(ctx, archive.ID)
+}
+
+// describe is how a file ended; for an archive, with its files' counts summed.
+func (p *Poller) describe(ctx context.Context, file ledger.ReceivedFile, answered []ledger.ReceivedFile) (pipeline.Result, error) {
+	res, err := p.Files.Describe(ctx, file)
+	if err != nil || len(answered) == 1 && answered[0].ID == file.ID {
+		return res, err
+	}
+	for _, a := range answered {
+		r, err := p.Files.Describe(ctx, a)
+		if err != nil {
+			return res, err
+		}
+		res.Summary.Rows += r.Summary.Rows
+		res.Summary.Applied += r.Summary.Applied
+		res.Summary.Rejected += r.Summary.Rejected
+		res.Summary.Duplicate += r.Summary.Duplicate
+	}
+	return res, nil
+}
+
+// deliver sends a finished file's answer to the brand, named after name: its
+// result (its own, or for a duplicate the original's), or for a quarantined
+// file a receipt with the reason (SPEC §4), unless the sender was refused (no
+// backscatter).
 // A failed delivery leaves the file received but not done: the next poll
 // delivers it.
-func (p *Poller) deliver(ctx context.Context, src ingest.Source, f ingest.File, file ledger.ReceivedFile) error {
+func (p *Poller) deliver(ctx context.Context, src ingest.Source, f ingest.File, file ledger.ReceivedFile, name string) error {
 	brand, err := p.Config.Brand(file.Brand)
 	if err != nil {
 		return err
@@ -512,21 +578,20 @@ func (p *Poller) deliver(ctx context.Context, src ingest.Source, f ingest.File, 
 	}
 	defer os.Remove(tmp.Name())
 	defer tmp.Close()
-	var name string
 	switch {
 	case file.Status != outcome.Quarantined:
 		wrote, err := p.Files.WriteResult(ctx, file, format, tmp)
 		if err != nil || !wrote {
 			return err
 		}
-		name = filename.Result(f.Name, file.ID)
+		name = filename.Result(name, file.ID)
 	case file.Code.SenderRefused():
 		return nil
 	default:
 		if err := p.Files.WriteReceipt(file, format, tmp); err != nil {
 			return err
 		}
-		name = filename.Receipt(f.Name, file.ID)
+		name = filename.Receipt(name, file.ID)
 	}
 	if _, err := tmp.Seek(0, io.SeekStart); err != nil {
 		return err

@@ -70,38 +70,28 @@ func (o *opener) openZip(r io.ReaderAt, size int64, name string, depth int) (rec
 		return nil, &FileError{Code: outcome.UnsupportedFormat, Reason: fmt.Sprintf(
 			"%s is an archive inside an archive inside an archive; send the data file in at most two", displayName(name))}
 	}
-	if len(zr.File) > o.limits.MaxArchiveEntries {
-		return nil, &FileError{Code: outcome.UnsafeArchive, Reason: fmt.Sprintf(
-			"%s has %d entries, over the limit of %d", displayName(name), len(zr.File), o.limits.MaxArchiveEntries)}
-	}
-	var data []*zip.File
-	var names []string
-	for _, e := range zr.File {
-		if unsafeEntryName(e.Name) {
-			return nil, &FileError{Code: outcome.UnsafeArchive, Reason: fmt.Sprintf(
-				"%s has an entry named %q, which points outside the archive", displayName(name), e.Name)}
-		}
-		names = append(names, fmt.Sprintf("%q", e.Name))
-		if !ignoredEntry(e) {
-			data = append(data, e)
-		}
+	data, names, err := o.dataEntries(zr, name)
+	if err != nil {
+		return nil, err
 	}
 	if len(data) != 1 {
 		listed := "no entries"
 		if len(names) > 0 {
 			listed = "entries " + strings.Join(names, ", ")
 		}
-		return nil, &FileError{Code: outcome.UnsupportedFormat, Reason: fmt.Sprintf(
-			"%s must hold exactly one data file, but has %d (%s)", displayName(name), len(data), listed)}
+		reason := fmt.Sprintf("%s holds %d data files (%s); one file of one brand is applied at a time", displayName(name), len(data), listed)
+		if len(data) == 0 {
+			reason = fmt.Sprintf("%s holds no data file (%s)", displayName(name), listed)
+		} else if depth == 0 {
+			// A source splits such an archive into its files; the command line and a
+			// nested archive do not.
+			reason += ": apply its files one by one, or deliver the archive through a source, which applies each"
+		}
+		return nil, &FileError{Code: outcome.UnsupportedFormat, Reason: reason}
 	}
 	e := data[0]
-	if e.Flags&0x1 != 0 {
-		return nil, &FileError{Code: outcome.UnsupportedFormat, Reason: fmt.Sprintf(
-			"%q in %s is encrypted; send it without a password", e.Name, displayName(name))}
-	}
-	if e.Method != zip.Store && e.Method != zip.Deflate {
-		return nil, &FileError{Code: outcome.UnsupportedFormat, Reason: fmt.Sprintf(
-			"%q in %s uses compression method %d; use the standard (deflate) zip compression", e.Name, displayName(name), e.Method)}
+	if err := checkEntry(e, name); err != nil {
+		return nil, err
 	}
 	if err := o.verifyEntry(e, name, depth+1); err != nil {
 		return nil, err
@@ -166,11 +156,47 @@ func unsafeEntryName(name string) bool {
 	return slices.Contains(strings.Split(name, "/"), "..")
 }
 
-// ignoredEntry reports entries that are not data: folders, and what macOS and
-// editors leave behind (__MACOSX/, .DS_Store, ._file).
+// ignoredEntry reports entries that are not data: folders, and what macOS,
+// Windows and editors leave behind (__MACOSX/, .DS_Store, ._file, Thumbs.db,
+// desktop.ini).
 func ignoredEntry(e *zip.File) bool {
+	base := path.Base(e.Name)
 	return strings.HasSuffix(e.Name, "/") || e.FileInfo().IsDir() ||
-		strings.HasPrefix(e.Name, "__MACOSX/") || strings.HasPrefix(path.Base(e.Name), ".")
+		strings.HasPrefix(e.Name, "__MACOSX/") || strings.HasPrefix(base, ".") ||
+		strings.EqualFold(base, "Thumbs.db") || strings.EqualFold(base, "desktop.ini")
+}
+
+// dataEntries are the entries of a zip that hold data, checked: not too many,
+// none with a name pointing outside the archive.
+func (o *opener) dataEntries(zr *zip.Reader, name string) (data []*zip.File, names []string, err error) {
+	if len(zr.File) > o.limits.MaxArchiveEntries {
+		return nil, nil, &FileError{Code: outcome.UnsafeArchive, Reason: fmt.Sprintf(
+			"%s has %d entries, over the limit of %d", displayName(name), len(zr.File), o.limits.MaxArchiveEntries)}
+	}
+	for _, e := range zr.File {
+		if unsafeEntryName(e.Name) {
+			return nil, nil, &FileError{Code: outcome.UnsafeArchive, Reason: fmt.Sprintf(
+				"%s has an entry named %q, which points outside the archive", displayName(name), e.Name)}
+		}
+		names = append(names, fmt.Sprintf("%q", e.Name))
+		if !ignoredEntry(e) {
+			data = append(data, e)
+		}
+	}
+	return data, names, nil
+}
+
+// checkEntry refuses an entry returnsd cannot inflate.
+func checkEntry(e *zip.File, name string) error {
+	if e.Flags&0x1 != 0 {
+		return &FileError{Code: outcome.UnsupportedFormat, Reason: fmt.Sprintf(
+			"%q in %s is encrypted; send it without a password", e.Name, displayName(name))}
+	}
+	if e.Method != zip.Store && e.Method != zip.Deflate {
+		return &FileError{Code: outcome.UnsupportedFormat, Reason: fmt.Sprintf(
+			"%q in %s uses compression method %d; use the standard (deflate) zip compression", e.Name, displayName(name), e.Method)}
+	}
+	return nil
 }
 
 // openNestedZip reads a zip (or xlsx) held inside another container. A zip needs

@@ -240,12 +240,13 @@ func TestOpenQuarantines(t *testing.T) {
 	t.Run("AZipWithoutDataFiles", func(t *testing.T) {
 		data := zipBytes(t, zipEntry{"dir/", nil}, zipEntry{"__MACOSX/._a.csv", []byte("x")})
 		_, err := openBytes(t, data, "a.zip", Format{}, Limits{})
-		wantFileError(t, err, outcome.UnsupportedFormat, "exactly one", `"__MACOSX/._a.csv"`)
+		wantFileError(t, err, outcome.UnsupportedFormat, "holds no data file", `"__MACOSX/._a.csv"`)
 	})
 	t.Run("AZipWithTwoDataFilesNamingThem", func(t *testing.T) {
 		data := zipBytes(t, zipEntry{"march.csv", []byte(simpleCSV)}, zipEntry{"april.csv", []byte(simpleCSV)})
 		_, err := openBytes(t, data, "a.zip", Format{}, Limits{})
-		wantFileError(t, err, outcome.UnsupportedFormat, "has 2", `"march.csv"`, `"april.csv"`)
+		wantFileError(t, err, outcome.UnsupportedFormat, "holds 2 data files", `"march.csv"`, `"april.csv"`,
+			"deliver the archive through a source")
 	})
 	t.Run("AZipWithTooManyEntries", func(t *testing.T) {
 		var entries []zipEntry

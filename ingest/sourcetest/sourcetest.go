@@ -13,11 +13,13 @@
 package sourcetest
 
 import (
+	"archive/zip"
 	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"os"
 	"path/filepath"
 	"slices"
@@ -143,6 +145,43 @@ func Run(t *testing.T, newSource NewSource) {
 		if err := h.db.QueryRow(context.Background(), "SELECT name FROM received_files WHERE source = $1 AND name LIKE 'Retouren%'",
 			h.Cfg.Name).Scan(&name); err != nil || name != `Retouren M\xe4rz.csv` {
 			t.Errorf("stored name %q (%v); want it escaped", name, err)
+		}
+	})
+
+	t.Run("AZipOfSeveralFilesAppliesEachAndAnswersEach", func(t *testing.T) {
+		t.Parallel()
+		h := Setup(t, newSource)
+		h.Put("march.csv", ReturnsFile(5003, "sent alone before"), time.Hour)
+		h.Poll()
+		h.WantStatus(h.Poll(), "march.csv", outcome.Completed)
+		h.Put("batch.zip", zipOf(t, map[string]string{
+			"batch/returns.csv":            ReturnsFile(5001, "in the zip"),
+			"batch/approvals.csv":          "ActionId,Reason\n5002,APPROVED\n",
+			"batch/march.csv":              ReturnsFile(5003, "sent alone before"), // the same bytes again
+			"__MACOSX/batch/._returns.csv": "resource fork",
+			"batch/.DS_Store":              "finder",
+			"Thumbs.db":                    "explorer",
+		}), time.Hour)
+		h.Poll()
+		rep := h.Poll()
+		h.WantStatus(rep, "batch.zip", outcome.Completed)
+		if s := rep.Files[0].Result.Summary; s.Rows != 2 || s.Applied != 2 {
+			t.Errorf("summary %+v; want the rows of both new files", s)
+		}
+		for _, want := range []string{"result_returns_*.csv", "result_approvals_*.csv"} {
+			if r := h.readResult(want); !strings.Contains(r, "APPLIED") {
+				t.Errorf("%s:\n%s", want, r)
+			}
+		}
+		if found, _ := filepath.Glob(filepath.Join(h.resultDir, "result_march_*.csv")); len(found) != 2 {
+			t.Errorf("results of march.csv %q; want its own and the duplicate's in the zip", found)
+		}
+		h.wantFiles(filepath.Join(h.Dir, "processed"), []string{"batch.zip", "march.csv"})
+		if n := h.QueryInt("SELECT count(*) FROM received_files WHERE parent_id IS NOT NULL"); n != 3 {
+			t.Errorf("%d files of the archive; want 3 (the junk is not data)", n)
+		}
+		if n := h.QueryInt("SELECT count(*) FROM ledger_events WHERE action_id = 5003 AND kind = 'REVERSE'"); n != 1 {
+			t.Errorf("%d reversals of 5003; want 1", n)
 		}
 	})
 
@@ -565,6 +604,26 @@ func newHarness(t *testing.T) *Harness {
 	}
 	t.Cleanup(func() { h.db.Close(context.Background()) })
 	return h
+}
+
+// zipOf is a zip holding files by name, in name order.
+func zipOf(t *testing.T, files map[string]string) string {
+	t.Helper()
+	var b bytes.Buffer
+	w := zip.NewWriter(&b)
+	for _, name := range slices.Sorted(maps.Keys(files)) {
+		f, err := w.Create(name)
+		if err == nil {
+			_, err = f.Write([]byte(files[name]))
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	return b.String()
 }
 
 // ReturnsFile is a one-row reversal file; tag makes its bytes distinct.
