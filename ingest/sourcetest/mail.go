@@ -300,7 +300,10 @@ func RunMail(t *testing.T, srv MailServer) {
 			t.Errorf("code %s, %d fetches", rep.Files[0].Result.Code, counting.fetches.Load())
 		}
 		h.WantMailbox(h.Cfg.QuarantineMailbox, 1)
-		h.NoMailSent()
+		// The sender is told, with the limit: a receipt, not a result.
+		if r := h.WantReply(acmeSender, "", "receipt_huge_*.csv"); !strings.Contains(r, ",QUARANTINED,FILE_TOO_LARGE,") {
+			t.Errorf("receipt:\n%s", r)
+		}
 	})
 
 	t.Run("APollTakesABoundedNumberOfFiles", func(t *testing.T) {
