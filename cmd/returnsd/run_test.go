@@ -13,7 +13,7 @@ import (
 // The fixture's header; the result file repeats it, then adds the result columns.
 var returnsHeader = []string{"ActionId", "Oid", "ActionTrackerId", "Amount", "CurrencyCode", "Reason", "RequestId", "Note"}
 
-var resultColumns = []string{"Line", "Outcome", "ErrorCode", "Message", "ActionId",
+var resultColumns = []string{"Line", "Outcome", "ErrorCode", "Message", "ResultActionId",
 	"OldAmount", "NewAmount", "OldPayout", "NewPayout"}
 
 // wantRow is what the result file says about one row of fixtures/acme_returns.csv.
