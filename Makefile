@@ -22,6 +22,10 @@ bench: ## 1M actions, 1M-row update file: rows/s, peak RSS, and the floor; 100 M
 build: ## build bin/returnsd
 	$(GO) build -o bin/returnsd ./cmd/returnsd
 
+.PHONY: image-check
+image-check: ## build the container image's final stage with podman and run its binary (skips without podman)
+	@scripts/image-check
+
 .PHONY: lint
 lint: ## gofmt and go vet
 	@test -z "$$(gofmt -l .)" || { echo "gofmt would change:"; gofmt -l .; exit 1; }

@@ -45,6 +45,9 @@ Usage:
   returnsd check-config [--at TIME]                  validate the config without a database and print when
                                                      each schedule runs next (TIME: RFC 3339, default now);
                                                      each problem on its own line, exit status 1
+  returnsd healthcheck [--url URL] [--timeout D]     GET the daemon's /healthz (default: on the config's
+                                                     http.listen, over loopback), exit status 0 on 200,
+                                                     else 1: a container's HEALTHCHECK; needs no database
 
 Every command takes --config FILE (default: $RETURNSD_CONFIG, else the embedded
 example config). The database is DATABASE_URL, else the config's database.url.
@@ -154,6 +157,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return e.lifecycle(ctx, append(rest, global...))
 	case "check-config":
 		return e.checkConfig(ctx, append(rest, global...))
+	case "healthcheck":
+		return e.healthcheck(ctx, append(rest, global...))
 	case "funds":
 		if len(rest) == 0 || rest[0] != "deposit" {
 			return usagef("funds: say what to do: funds deposit --brand B AMOUNT")
