@@ -7,8 +7,8 @@ help: ## list the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-z][a-z-]*:.*## / {printf "  make %-8s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 
 .PHONY: demo
-demo: ## the whole flow on embedded defaults against a throwaway PostgreSQL
-	@scripts/demo
+demo: build ## the whole product on this machine: PostgreSQL, SFTP/IMAP/SMTP, brands' files, the daemon (Ctrl-C stops)
+	@bin/returnsd demo $(DEMO_FLAGS)
 
 .PHONY: test
 test: ## every test (installs what it needs; starts a throwaway PostgreSQL)

@@ -108,6 +108,32 @@ func TestReceive(t *testing.T) {
 		}
 	})
 
+	t.Run("ReceivedFilesListsEveryBrandsFilesOldestFirstAPageAtATime", func(t *testing.T) {
+		t.Parallel()
+		l, b := setup(t)
+		a := receive(b, l, "acme", "first")
+		g := receive(b, l, "globex", "second")
+		c := receive(b, l, "acme", "third")
+		if err := l.Quarantine(b.ctx, c.FileID, outcome.EmptyFile, "no header row"); err != nil {
+			t.Fatal(err)
+		}
+		page, err := l.ReceivedFiles(b.ctx, 0, 2)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(page) != 2 || page[0].ID != a.FileID || page[0].Brand != "acme" || page[1].ID != g.FileID || page[1].Brand != "globex" {
+			t.Fatalf("first page: %+v", page)
+		}
+		rest, err := l.ReceivedFiles(b.ctx, page[1].ID, 2)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(rest) != 1 || rest[0].ID != c.FileID || rest[0].Status != outcome.Quarantined || rest[0].Reason != "no header row" ||
+			rest[0].Source != "test" || rest[0].Name != "x.csv" {
+			t.Errorf("second page: %+v", rest)
+		}
+	})
+
 	t.Run("AFileReceivedButNeverFinishedIsPickedUpAgain", func(t *testing.T) {
 		t.Parallel()
 		l, b := setup(t)

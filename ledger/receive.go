@@ -338,6 +338,24 @@ func (l *Ledger) ReceivedFile(ctx context.Context, id int64) (ReceivedFile, erro
 	return f, nil
 }
 
+// ReceivedFiles returns what the ledger keeps about the files received after
+// the file afterID (0: from the first), oldest first, at most limit of them
+// (1 to 1000): a page of every brand's files, for a report or a listing.
+func (l *Ledger) ReceivedFiles(ctx context.Context, afterID int64, limit int) ([]ReceivedFile, error) {
+	limit = min(max(limit, 1), 1000)
+	rows, err := l.pool.Query(ctx, `SELECT `+receivedFileColumns+`
+		FROM received_files f JOIN brands b ON b.id = f.brand_id
+		WHERE f.id > $1 ORDER BY f.id LIMIT $2`, afterID, limit)
+	if err != nil {
+		return nil, fmt.Errorf("ledger: files received after %d: %w", afterID, interpretError(err))
+	}
+	files, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (ReceivedFile, error) { return scanReceivedFile(r) })
+	if err != nil {
+		return nil, fmt.Errorf("ledger: files received after %d: %w", afterID, interpretError(err))
+	}
+	return files, nil
+}
+
 // WaitingFiles returns the files of upTo's brand that sources delivered and
 // that wait to be applied, up to upTo itself, oldest first: files of a brand
 // are applied in the order they arrived, whichever job gets to them first.

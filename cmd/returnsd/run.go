@@ -21,6 +21,16 @@ import (
 const usage = `returnsd applies brands' batch files to the action ledger.
 
 Usage:
+  returnsd demo [--exit-when-done] [--keep] [--no-install] [--wait D] [--listen ADDR] [-v]
+                                                     the whole product on this machine, nothing set up: a private
+                                                     PostgreSQL (as root, installs Debian's postgresql if missing;
+                                                     --no-install never does), in-process SFTP, IMAP and SMTP
+                                                     servers and a drop folder, two brands' files arriving, the
+                                                     daemon applying and answering them; prints what happened
+                                                     (within --wait, default 2m) and runs until Ctrl-C.
+                                                     --exit-when-done stops once printed; --keep keeps the work
+                                                     folder; --listen sets the ops listener (default: a free
+                                                     port); -v copies the daemon's log to stderr
   returnsd run                                       the daemon: poll the sources, apply their files, lock and
                                                      pay, auto-resolve inquiries, each on its schedule, until
                                                      SIGTERM or SIGINT (a second one exits at once)
@@ -49,7 +59,7 @@ Usage:
                                                      http.listen, over loopback), exit status 0 on 200,
                                                      else 1: a container's HEALTHCHECK; needs no database
 
-Every command takes --config FILE (default: $RETURNSD_CONFIG, else the embedded
+Every command but demo takes --config FILE (default: $RETURNSD_CONFIG, else the embedded
 example config). The database is DATABASE_URL, else the config's database.url.
 `
 
@@ -125,6 +135,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return e.migrate(ctx, append(rest, global...))
 	case "run":
 		return e.runDaemon(ctx, append(rest, global...))
+	case "demo":
+		return e.demo(ctx, append(rest, global...))
 	case "apply":
 		return e.apply(ctx, append(rest, global...))
 	case "import":

@@ -14,23 +14,15 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
-	"errors"
 	"fmt"
-	"net"
 	"net/url"
 	"os"
-	"os/exec"
-	"os/user"
-	"path/filepath"
-	"sort"
-	"strconv"
-	"strings"
-	"syscall"
 	"testing"
-	"time"
 
 	"github.com/jackc/pgx/v5"
 	"go.uber.org/goleak"
+
+	"github.com/returnsd/returnsd/internal/pgcluster"
 )
 
 // EnvURL names the variable holding the server's URL. When it is set, no server is started.
@@ -64,115 +56,14 @@ func Main(m *testing.M) {
 }
 
 // Server is a throwaway PostgreSQL cluster in a temporary directory.
-type Server struct {
-	URL    string
-	dir    string
-	pgctl  string
-	asUser *syscall.Credential
-}
+type Server = pgcluster.Cluster
 
 // Start initialises a cluster in a new temporary directory and starts it on a free
-// loopback port. As root it runs the server as the `postgres` user, since PostgreSQL
-// refuses to run as root. Durability is switched off: this server holds test data
-// only. settings ("name=value") are added to, or override, the server's defaults.
+// loopback port (see pgcluster.Start: as root the server runs as the `postgres`
+// user). Durability is switched off: this server holds test data only. settings
+// ("name=value") are added to, or override, pgcluster.DefaultSettings.
 func Start(ctx context.Context, settings ...string) (*Server, error) {
-	bin, err := binDir()
-	if err != nil {
-		return nil, err
-	}
-	dir, err := os.MkdirTemp("", "returnsd-pg-")
-	if err != nil {
-		return nil, err
-	}
-	s := &Server{dir: dir, pgctl: filepath.Join(bin, "pg_ctl")}
-	if os.Geteuid() == 0 {
-		u, err := user.Lookup("postgres")
-		if err != nil {
-			os.RemoveAll(dir)
-			return nil, fmt.Errorf("running as root needs a postgres user: %w", err)
-		}
-		uid, _ := strconv.Atoi(u.Uid)
-		gid, _ := strconv.Atoi(u.Gid)
-		s.asUser = &syscall.Credential{Uid: uint32(uid), Gid: uint32(gid)}
-		if err := os.Chown(dir, uid, gid); err != nil {
-			os.RemoveAll(dir)
-			return nil, err
-		}
-	}
-	data := filepath.Join(dir, "data")
-	if out, err := s.run(ctx, filepath.Join(bin, "initdb"), "-D", data, "-U", "postgres", "-A", "trust",
-		"-E", "UTF8", "--locale=C", "--no-sync"); err != nil {
-		os.RemoveAll(dir)
-		return nil, fmt.Errorf("initdb: %w: %s", err, out)
-	}
-	port, err := freePort()
-	if err != nil {
-		os.RemoveAll(dir)
-		return nil, err
-	}
-	args := []string{"-p " + strconv.Itoa(port), "-k " + dir}
-	for _, kv := range append([]string{"listen_addresses=127.0.0.1",
-		"fsync=off", "synchronous_commit=off", "full_page_writes=off",
-		"max_connections=200", "shared_buffers=256MB", "work_mem=64MB",
-		"maintenance_work_mem=256MB", "max_wal_size=4GB", "checkpoint_timeout=30min",
-	}, settings...) {
-		args = append(args, "-c "+kv)
-	}
-	opts := strings.Join(args, " ")
-	if out, err := s.run(ctx, s.pgctl, "-D", data, "-l", filepath.Join(dir, "server.log"),
-		"-o", opts, "-w", "-t", "60", "start"); err != nil {
-		log, _ := os.ReadFile(filepath.Join(dir, "server.log"))
-		os.RemoveAll(dir)
-		return nil, fmt.Errorf("pg_ctl start: %w: %s\n%s", err, out, log)
-	}
-	s.URL = fmt.Sprintf("postgres://postgres@127.0.0.1:%d/postgres?sslmode=disable", port)
-	return s, nil
-}
-
-// Stop shuts the server down at once and removes its directory.
-func (s *Server) Stop() {
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	s.run(ctx, s.pgctl, "-D", filepath.Join(s.dir, "data"), "-m", "immediate", "-w", "stop")
-	os.RemoveAll(s.dir)
-}
-
-func (s *Server) run(ctx context.Context, name string, args ...string) ([]byte, error) {
-	cmd := exec.CommandContext(ctx, name, args...)
-	cmd.Dir = s.dir
-	if s.asUser != nil {
-		cmd.SysProcAttr = &syscall.SysProcAttr{Credential: s.asUser}
-	}
-	return cmd.CombinedOutput()
-}
-
-// binDir finds the PostgreSQL server binaries: on PATH, or Debian's versioned directory.
-func binDir() (string, error) {
-	if p, err := exec.LookPath("pg_ctl"); err == nil {
-		if _, err := exec.LookPath("initdb"); err == nil {
-			if real, err := filepath.EvalSymlinks(p); err == nil {
-				p = real
-			}
-			return filepath.Dir(p), nil
-		}
-	}
-	dirs, _ := filepath.Glob("/usr/lib/postgresql/*/bin")
-	sort.Sort(sort.Reverse(sort.StringSlice(dirs)))
-	for _, d := range dirs {
-		if _, err := os.Stat(filepath.Join(d, "initdb")); err == nil {
-			return d, nil
-		}
-	}
-	return "", errors.New("no initdb/pg_ctl on PATH or in /usr/lib/postgresql/*/bin (apt-get install postgresql)")
-}
-
-func freePort() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, err
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port, nil
+	return pgcluster.Start(ctx, pgcluster.Options{Settings: settings})
 }
 
 // NewDatabase creates an empty database for this test on the server of

@@ -1,5 +1,5 @@
 // Command withpg runs a command against a throwaway PostgreSQL: it starts a
-// cluster from the installed binaries (as internal/pgtest does for tests), runs
+// cluster from the installed binaries (internal/pgcluster, as the tests do), runs
 // the command with DATABASE_URL set, and removes the cluster afterwards.
 //
 //	go run ./internal/withpg -- sh -c 'returnsd migrate && ...'
@@ -14,7 +14,7 @@ import (
 	"os/signal"
 	"syscall"
 
-	"github.com/returnsd/returnsd/internal/pgtest"
+	"github.com/returnsd/returnsd/internal/pgcluster"
 )
 
 func main() {
@@ -32,7 +32,7 @@ func main() {
 }
 
 func run(ctx context.Context, args []string) int {
-	srv, err := pgtest.Start(ctx)
+	srv, err := pgcluster.Start(ctx, pgcluster.Options{})
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "withpg:", err)
 		return 1

@@ -8,6 +8,7 @@ package sshtest
 import (
 	"crypto/ed25519"
 	"crypto/rand"
+	"encoding/hex"
 	"encoding/pem"
 	"errors"
 	"fmt"
@@ -33,7 +34,7 @@ const SSHD = "/usr/sbin/sshd"
 type Server struct {
 	Addr       string // host:port
 	User       string
-	Password   string // in-process server only
+	Password   string // in-process server only; random, since the server serves the whole file system
 	KeyFile    string // the client's private key (OpenSSH PEM)
 	KnownHosts string // a known_hosts file pinning the server's host key
 	Dir        string // a temporary folder holding the above
@@ -114,7 +115,12 @@ func StartInProcess() (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	s.Password = "in-process-secret"
+	// The server serves this machine's whole file system as the user running
+	// it (root, in the demo): a password any local user could read here would
+	// hand them that user's files.
+	var pw [16]byte
+	rand.Read(pw[:])
+	s.Password = hex.EncodeToString(pw[:])
 	cfg := &ssh.ServerConfig{
 		PasswordCallback: func(c ssh.ConnMetadata, pass []byte) (*ssh.Permissions, error) {
 			if c.User() == s.User && string(pass) == s.Password {
