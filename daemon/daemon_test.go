@@ -100,6 +100,11 @@ func (b *testBundle) open(t *testing.T) *ledger.Ledger {
 	return l
 }
 
+// fixtureDay is the daemon's clock in these tests: the lifecycle runs as on
+// the day the fixtures were written, so it locks none of their actions before
+// the test's file is applied, whatever the day the test runs.
+func fixtureDay() time.Time { return time.Date(2026, 11, 24, 12, 0, 0, 0, time.UTC) }
+
 // replica is a daemon running in the test's process.
 type replica struct {
 	addr   string
@@ -111,7 +116,7 @@ func (b *testBundle) start(t *testing.T) *replica {
 	t.Helper()
 	l := b.open(t)
 	ready := make(chan string, 1)
-	d, err := daemon.New(daemon.Params{Config: b.cfg, Ledger: l,
+	d, err := daemon.New(daemon.Params{Config: b.cfg, Ledger: l, Now: fixtureDay,
 		Logger: slog.New(slog.NewTextHandler(b.log, &slog.HandlerOptions{Level: slog.LevelDebug})),
 		Ready:  func(addr string) { ready <- addr }})
 	if err != nil {

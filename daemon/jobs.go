@@ -179,7 +179,7 @@ type lifecycleWorker struct {
 func (w *lifecycleWorker) Timeout(*river.Job[LifecycleArgs]) time.Duration { return -1 }
 
 func (w *lifecycleWorker) Work(ctx context.Context, job *river.Job[LifecycleArgs]) error {
-	log := w.d.jobLogger(job.JobRow).With("run_at", job.Args.RunAt)
+	log := runLogger(w.d.jobLogger(job.JobRow), job.Args.RunAt)
 	sum, err := w.d.ledger.RunLifecycle(ctx, w.d.now())
 	if err != nil {
 		return err
@@ -201,7 +201,7 @@ type autoResolveWorker struct {
 func (w *autoResolveWorker) Timeout(*river.Job[AutoResolveArgs]) time.Duration { return -1 }
 
 func (w *autoResolveWorker) Work(ctx context.Context, job *river.Job[AutoResolveArgs]) error {
-	log := w.d.jobLogger(job.JobRow).With("run_at", job.Args.RunAt)
+	log := runLogger(w.d.jobLogger(job.JobRow), job.Args.RunAt)
 	for _, brand := range w.d.cfg.AutoResolveBrands() {
 		res, err := w.d.ledger.AutoResolveInquiries(ctx, brand, w.d.now())
 		if err != nil {
@@ -212,6 +212,14 @@ func (w *autoResolveWorker) Work(ctx context.Context, job *river.Job[AutoResolve
 		}
 	}
 	return nil
+}
+
+// runLogger names the scheduled run a job makes; an @every schedule's runs have no name.
+func runLogger(l *slog.Logger, runAt time.Time) *slog.Logger {
+	if runAt.IsZero() {
+		return l
+	}
+	return l.With("run_at", runAt)
 }
 
 // errorHandler logs what a job returned or how it panicked; the queue retries it.

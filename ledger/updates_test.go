@@ -332,7 +332,7 @@ func TestApplyActionUpdates(t *testing.T) {
 			t.Fatalf("got %v, want the file error", err)
 		}
 		wantAction(t, b.action(l, 1), "PENDING", "100.00", "8.50")
-		if err := l.Quarantine(b.ctx, file, fe.Code, fe.Reason); err != nil {
+		if _, err := l.Quarantine(b.ctx, file, fe.Code, fe.Reason); err != nil {
 			t.Fatal(err)
 		}
 		var status, reason string

@@ -592,7 +592,9 @@ func (p *Pipeline) quarantineOrFail(ctx context.Context, params Params, res Resu
 	if params.DryRun {
 		return res, nil
 	}
-	return res, p.Ledger.Quarantine(ctx, res.FileID, fe.Code, res.Reason)
+	before, err := p.Ledger.Quarantine(ctx, res.FileID, fe.Code, res.Reason)
+	res.Summary.Before = before
+	return res, err
 }
 
 // writeResult writes the result file: the file's own records, re-read, merged in

@@ -613,7 +613,8 @@ type Applied struct {
 // brand's sources delivered before it that still waits: a brand's files are
 // applied in the order they arrived, whichever replica's job gets to them. A
 // file finished meanwhile (by another replica) is left as it is. It returns
-// the files it applied; the caller has their results delivered.
+// the files it applied itself (not those another job finished while it waited
+// for the brand's lock); the caller has their results delivered.
 func (p *Poller) ApplyWaiting(ctx context.Context, fileID int64) ([]Applied, error) {
 	waiting, err := p.Ledger.WaitingFiles(ctx, fileID)
 	if err != nil {
@@ -625,6 +626,9 @@ func (p *Poller) ApplyWaiting(ctx context.Context, fileID int64) ([]Applied, err
 		res, err := p.Files.ApplyReceived(ctx, w, p.applyParams(w))
 		if err != nil {
 			return applied, err
+		}
+		if res.Summary.Before {
+			continue // another job finished it while this one waited for the brand's lock
 		}
 		applied = append(applied, Applied{File: w, Result: res, Duration: time.Since(began)})
 	}
