@@ -123,7 +123,7 @@ func RunMail(t *testing.T, srv MailServer) {
 		h := SetupMail(t, srv)
 		body := ReturnsFile(5001, "peek")
 		h.Deliver(Mail{Files: []MailFile{{"peek.csv", body}}}, time.Hour)
-		files, err := h.Src.List(context.Background())
+		files, err := h.Src.List(h.Context())
 		if err != nil || len(files) != 1 {
 			t.Fatalf("list: %v %+v", err, files)
 		}
@@ -133,7 +133,7 @@ func RunMail(t *testing.T, srv MailServer) {
 			t.Errorf("listed %+v", f)
 		}
 		var buf bytes.Buffer
-		if err := h.Src.Fetch(context.Background(), f, &buf); err != nil {
+		if err := h.Src.Fetch(h.Context(), f, &buf); err != nil {
 			t.Fatal(err)
 		}
 		if buf.String() != body {
@@ -154,12 +154,12 @@ func RunMail(t *testing.T, srv MailServer) {
 		h := SetupMail(t, srv)
 		body := strings.Repeat(ReturnsFile(5001, "big"), 20000) // ~0.5 MB
 		h.Deliver(Mail{Files: []MailFile{{"big.csv", body}}}, time.Hour)
-		files, err := h.Src.List(context.Background())
+		files, err := h.Src.List(h.Context())
 		if err != nil || len(files) != 1 || files[0].Size != int64(len(body)) {
 			t.Fatalf("list: %v %+v", err, files)
 		}
 		var buf bytes.Buffer
-		if err := h.Src.Fetch(context.Background(), files[0], &buf); err != nil {
+		if err := h.Src.Fetch(h.Context(), files[0], &buf); err != nil {
 			t.Fatal(err)
 		}
 		if buf.String() != body {
@@ -264,7 +264,7 @@ func RunMail(t *testing.T, srv MailServer) {
 		if n := h.QueryInt("SELECT count(*) FROM ledger_events WHERE kind = 'REVERSE'"); n != 1 {
 			t.Errorf("%d reversals; want good.csv's only", n)
 		}
-		ctx := context.Background()
+		ctx := h.Context()
 		hostile := ingest.File{Name: "../escape.csv", Path: "../escape.csv"}
 		for _, err := range []error{
 			h.Src.Fetch(ctx, hostile, io.Discard),
@@ -457,7 +457,7 @@ func RunMail(t *testing.T, srv MailServer) {
 		kept := h.WantMailbox(h.Cfg.QuarantineMailbox, 1)
 		var size int64
 		var name string
-		if err := h.db.QueryRow(context.Background(), "SELECT size, name FROM received_files WHERE id = $1",
+		if err := h.db.QueryRow(h.Context(), "SELECT size, name FROM received_files WHERE id = $1",
 			refused.Result.FileID).Scan(&size, &name); err != nil {
 			t.Fatal(err)
 		}
@@ -706,7 +706,11 @@ func SetupMail(t *testing.T, srv MailServer, edits ...func(*config.Source)) *Mai
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { smtp.Stop() })
+	t.Cleanup(func() {
+		if err := smtp.Stop(); err != nil {
+			t.Error(err)
+		}
+	})
 	h.SMTP = smtp
 	h.SMTPConfig = &config.SMTP{Address: smtp.Addr, TLS: config.TLSImplicit, CAFile: smtp.CAFile,
 		Username: smtp.User, PasswordEnv: config.SecretFromEnv(smtp.Password),
@@ -714,6 +718,34 @@ func SetupMail(t *testing.T, srv MailServer, edits ...func(*config.Source)) *Mai
 	h.Cfg = &src
 	h.Src = srv.NewSource(t, h.Cfg, h.SMTPConfig)
 	return h
+}
+
+// MailTimeout bounds each call a mail test makes to the source or the
+// poller: a server that hangs fails the test with a message instead of
+// stalling the run.
+const MailTimeout = 2 * time.Minute
+
+// Context is the context of one call of the test to the source or the
+// poller: it ends with the test, or after MailTimeout.
+func (h *MailHarness) Context() context.Context {
+	ctx, cancel := context.WithTimeout(h.t.Context(), MailTimeout)
+	h.t.Cleanup(cancel)
+	return ctx
+}
+
+// Poll polls the source and fails the test on an error.
+func (h *MailHarness) Poll() poller.PollReport {
+	h.t.Helper()
+	rep, err := h.PollWith(h.Src)
+	if err != nil {
+		h.t.Fatalf("poll: %v", err)
+	}
+	return rep
+}
+
+// PollWith polls src (a wrapper of Src) under the source's config, within MailTimeout.
+func (h *MailHarness) PollWith(src ingest.Source) (poller.PollReport, error) {
+	return h.Poller.PollOnce(h.Context(), src, h.Cfg, poller.PollOptions{})
 }
 
 // Restart replaces the source with a new one, as a restarted daemon has: what
