@@ -1,12 +1,14 @@
 // Package imap is the mail source: one IMAP mailbox shared by many brands,
-// whose messages' attachments are the files. Each message is routed to a brand
+// whose messages' data files are the files: the parts a brand attaches as
+// data, not a signature logo, a key or a signature (parts.go), which are
+// named in the reply instead. Each message is routed to a brand
 // by its recipient address, taken only from a sender the route allows (and,
 // with require_dmarc, only if the receiving server's Authentication-Results say
 // DMARC passed), and answered with its result files through the configured
 // SMTP server (package mailer).
 //
 // A message that must not be applied (no route, sender not allowed, DMARC not
-// passing, nothing attached, unreadable) is listed as one file, the whole
+// passing, no data file, unreadable) is listed as one file, the whole
 // message as message-<uid>.eml, carrying an ingest.File.Refusal: the poller
 // quarantines it and never applies it. A message moves to the processed (or,
 // if any of its files was quarantined, the quarantine) mailbox once every file
@@ -47,7 +49,9 @@ import (
 
 	"github.com/returnsd/returnsd/config"
 	"github.com/returnsd/returnsd/ingest"
+	"github.com/returnsd/returnsd/internal/filename"
 	"github.com/returnsd/returnsd/internal/netconn"
+	"github.com/returnsd/returnsd/internal/safetext"
 	"github.com/returnsd/returnsd/mailer"
 	"github.com/returnsd/returnsd/outcome"
 )
@@ -115,6 +119,8 @@ type message struct {
 	size    int64     // bytes of the whole message (BODY[])
 	verdict verdict
 	parts   []part
+	// ignored are its parts that are not data files (a logo, a signature).
+	ignored []ignoredPart
 	// whole, when set, is why the message is listed as one refused file
 	// rather than by its attachments (beyond the verdict's own refusal).
 	whole *ingest.Refusal
@@ -123,6 +129,9 @@ type message struct {
 	// message is moved once each of them is acknowledged.
 	takeable map[string]bool
 	acked    map[string]bool
+	// notTaken are the parts of the message not taken as files, as the brand
+	// reads them: "image001.png (inline image)".
+	notTaken []string
 	failed   bool // a file was quarantined, or an attachment's name is unsafe
 	done     bool // moved, deleted or (after: leave) marked \Seen
 }
@@ -244,7 +253,7 @@ func (s *Source) read(c *conn, uids imap.UIDSet, fresh map[imap.UID]*message, wh
 		}
 		m.id, m.subject = messageID(got.header), subject(got.header)
 		m.verdict = judge(&s.cfg, got.header)
-		m.parts = got.parts
+		m.parts, m.ignored = got.parts, got.ignored
 		if whole {
 			m.size = got.size
 		}
@@ -259,6 +268,7 @@ func (s *Source) read(c *conn, uids imap.UIDSet, fresh map[imap.UID]*message, wh
 type reading struct {
 	header    textproto.Header
 	parts     []part
+	ignored   []ignoredPart
 	size      int64
 	malformed string
 }
@@ -271,12 +281,16 @@ func readMessage(r io.Reader, whole bool) (*reading, error) {
 	got := &reading{}
 	var err error
 	if whole {
-		got.header, err = walkMessage(cr, func(id, name string, body io.Reader) error {
+		got.header, err = walkMessage(cr, func(p walkedPart, body io.Reader) error {
+			if p.notData != "" {
+				got.ignored = append(got.ignored, ignoredPart{id: p.id, name: p.name, kind: p.notData})
+				return nil
+			}
 			n, err := io.Copy(io.Discard, body)
 			if err != nil {
 				return err
 			}
-			got.parts = append(got.parts, part{id: id, name: name, size: n})
+			got.parts = append(got.parts, part{id: p.id, name: p.name, size: n})
 			return nil
 		})
 	} else {
@@ -358,17 +372,21 @@ type filePart struct {
 	part string
 }
 
-// filesOf lists a message's files: its attachments, or the whole message when
-// it is refused. It sets the message's takeable files.
+// filesOf lists a message's files: its data files, or the whole message when
+// it is refused or has no data file to take. It sets the message's takeable
+// files and what it holds that is not taken.
 func (s *Source) filesOf(m *message, base string) []filePart {
 	m.takeable = map[string]bool{}
+	m.notTaken = nil
+	for _, p := range m.ignored {
+		m.notTaken = append(m.notTaken, p.String())
+	}
 	refusal := m.verdict.refusal
 	if refusal == nil {
 		refusal = m.whole
 	}
 	var out []filePart
 	if refusal == nil {
-		var skipped []string
 		for _, p := range m.parts {
 			f := ingest.File{Name: p.name, Path: base + "/" + p.id, Size: p.size, ModTime: m.date, Brand: m.verdict.brand}
 			out = append(out, filePart{f, p.id})
@@ -377,9 +395,11 @@ func (s *Source) filesOf(m *message, base string) []filePart {
 				// The poller refuses it; the message goes to quarantine once
 				// its other files are done.
 				m.failed = true
-				skipped = append(skipped, fmt.Sprintf("%q is not a plain file name", p.name))
+				m.notTaken = append(m.notTaken, fmt.Sprintf("%q (not a plain file name)", safetext.Printable(p.name)))
+			case filename.IsOurs(p.name):
+				m.notTaken = append(m.notTaken, safetext.Printable(p.name)+" (a result file of returnsd's)")
 			case !ingest.Wanted(p.name, s.cfg.Include, s.cfg.Exclude):
-				skipped = append(skipped, fmt.Sprintf("%s is excluded by include/exclude (or is a result file)", p.name))
+				m.notTaken = append(m.notTaken, safetext.Printable(p.name)+" (not taken by the source's include/exclude)")
 			default:
 				m.takeable[f.Path] = true
 			}
@@ -387,16 +407,29 @@ func (s *Source) filesOf(m *message, base string) []filePart {
 		if len(m.takeable) > 0 {
 			return out
 		}
-		reason := "the message has no attachment"
-		if len(skipped) > 0 {
-			reason = "the message has no attachment to take: " + strings.Join(skipped, "; ")
-		}
-		refusal = &ingest.Refusal{Code: outcome.NoAttachment, Reason: reason}
+		refusal = &ingest.Refusal{Code: outcome.NoAttachment, Reason: noDataFile(m.notTaken)}
 	}
 	f := ingest.File{Name: fmt.Sprintf("message-%d.eml", m.key.uid), Path: base + "/message", Size: m.size,
 		ModTime: m.date, Brand: m.verdict.brand, Refusal: refusal}
 	m.takeable = map[string]bool{f.Path: true}
 	return []filePart{{f, ""}}
+}
+
+// noDataFile is the reason a message without a file to take is quarantined.
+func noDataFile(held []string) string {
+	what := "it has no attachment"
+	if len(held) > 0 {
+		what = "it holds " + andList(held)
+	}
+	return "the message has no data file: " + what + "; attach the CSV/XLSX/ZIP/GZ file"
+}
+
+// andList joins "a", "a and b", "a, b and c".
+func andList(items []string) string {
+	if len(items) < 2 {
+		return strings.Join(items, "")
+	}
+	return strings.Join(items[:len(items)-1], ", ") + " and " + items[len(items)-1]
 }
 
 // Fetch writes the file's decoded bytes (or, for a refused message, the whole
@@ -450,8 +483,8 @@ func copyPart(w io.Writer, r io.Reader, id string) error {
 		_, err := io.Copy(w, r)
 		return err
 	}
-	_, err := walkMessage(r, func(pid, _ string, body io.Reader) error {
-		if pid != id {
+	_, err := walkMessage(r, func(p walkedPart, body io.Reader) error {
+		if p.id != id || p.notData != "" {
 			return nil
 		}
 		if _, err := io.Copy(w, body); err != nil {
@@ -487,13 +520,22 @@ func (s *Source) Put(ctx context.Context, f ingest.File, name string, r io.Reade
 	if s.mailer == nil {
 		return fmt.Errorf("imap: mail %s: no smtp server is configured", name)
 	}
+	s.mu.Lock()
+	notTaken := slices.Clone(m.notTaken)
+	s.mu.Unlock()
+	shown := safetext.Printable(f.Name)
+	text := fmt.Sprintf("The file %s you sent was processed.\r\n\r\n"+
+		"The attached %s lists every row of it with its outcome: APPLIED, REJECTED (with an error code\r\n"+
+		"and a message), or DUPLICATE_ROW.\r\n", shown, safetext.Printable(name))
+	if len(notTaken) > 0 {
+		text += "\r\nParts of your message that are not data files were not taken:\r\n" +
+			"ignored: " + strings.Join(notTaken, ", ") + "\r\n"
+	}
 	err := s.mailer.Send(ctx, mailer.Message{
-		To:        m.verdict.from,
-		Subject:   "Result of " + f.Name,
-		InReplyTo: m.id,
-		Text: fmt.Sprintf("The file %s you sent was processed.\r\n\r\n"+
-			"The attached %s lists every row of it with its outcome: APPLIED, REJECTED (with an error code\r\n"+
-			"and a message), or DUPLICATE_ROW.\r\n", f.Name, name),
+		To:          m.verdict.from,
+		Subject:     "Result of " + shown,
+		InReplyTo:   m.id,
+		Text:        text,
 		Attachments: []mailer.Attachment{{Name: name, ContentType: "text/csv; charset=utf-8", Body: r}},
 	})
 	if err != nil {

@@ -319,7 +319,8 @@ func RunMail(t *testing.T, srv MailServer) {
 	t.Run("IncludeAndExcludeDecideWhichAttachmentsAreTaken", func(t *testing.T) {
 		t.Parallel()
 		h := SetupMail(t, srv, func(c *config.Source) { c.Include = []string{"*.csv"} })
-		h.Deliver(Mail{Files: []MailFile{{"returns.csv", ReturnsFile(5001, "r")}, {"logo.png", "\x89PNG not a file for us"}}}, time.Hour)
+		id := h.Deliver(Mail{Files: []MailFile{{"returns.csv", ReturnsFile(5001, "r")}, {"logo.png", "\x89PNG not a file for us"},
+			{"notes.txt", ReturnsFile(5002, "not included")}}}, time.Hour)
 		h.Poll()
 		rep := h.Poll()
 		h.WantStatus(rep, "returns.csv", outcome.Completed)
@@ -327,6 +328,10 @@ func RunMail(t *testing.T, srv MailServer) {
 			t.Errorf("report %+v; want returns.csv only", rep.Files)
 		}
 		h.WantMailbox(h.Cfg.ProcessedMailbox, 1)
+		text, _ := h.WantReplyText(acmeSender, id, "result_returns.csv")
+		if want := "ignored: logo.png (image), notes.txt (not taken by the source's include/exclude)"; !strings.Contains(text, want) {
+			t.Errorf("the reply does not say %q:\n%s", want, text)
+		}
 	})
 
 	t.Run("AfterDeleteDeletesTheMessage", func(t *testing.T) {
@@ -639,6 +644,8 @@ Content-Transfer-Encoding: base64
 		}
 	})
 
+	runMailCorpus(t, srv)
+
 	t.Run("AnUntrustedCertificateIsRefused", func(t *testing.T) {
 		t.Parallel()
 		other, err := tlstest.NewCA("not the server's CA")
@@ -885,6 +892,13 @@ func (h *MailHarness) WantRefused(rep poller.PollReport, code outcome.Quarantine
 // attachment's content.
 func (h *MailHarness) WantReply(to, inReplyTo, name string) string {
 	h.t.Helper()
+	_, attachment := h.WantReplyText(to, inReplyTo, name)
+	return attachment
+}
+
+// WantReplyText is WantReply, returning the reply's text as well.
+func (h *MailHarness) WantReplyText(to, inReplyTo, name string) (text, attachment string) {
+	h.t.Helper()
 	deadline := time.Now().Add(10 * time.Second)
 	var seen []string
 	for {
@@ -896,21 +910,23 @@ func (h *MailHarness) WantReply(to, inReplyTo, name string) string {
 			}
 			ids, _ := r.Header.MsgIDList("In-Reply-To")
 			rcpts, _ := r.Header.AddressList("To")
+			text = ""
 			for {
 				p, err := r.NextPart()
 				if err != nil {
 					break
 				}
+				body, _ := io.ReadAll(p.Body)
 				ah, ok := p.Header.(*mail.AttachmentHeader)
 				if !ok {
+					text += string(body)
 					continue
 				}
 				fn, _ := ah.Filename()
-				body, _ := io.ReadAll(p.Body)
 				seen = append(seen, fmt.Sprintf("%s to %v in reply to %v", fn, m.To, ids))
 				if fn == name && slices.Equal(m.To, []string{to}) && len(rcpts) == 1 && rcpts[0].Address == to &&
 					(inReplyTo == "" || slices.Equal(ids, []string{inReplyTo})) {
-					return string(body)
+					return text, string(body)
 				}
 			}
 		}
@@ -919,6 +935,22 @@ func (h *MailHarness) WantReply(to, inReplyTo, name string) string {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
+}
+
+// RepliesTo counts the mails sent in reply to the message inReplyTo.
+func (h *MailHarness) RepliesTo(inReplyTo string) int {
+	h.t.Helper()
+	n := 0
+	for _, m := range h.SMTP.Mail() {
+		r, err := mail.CreateReader(bytes.NewReader(m.Data))
+		if err != nil {
+			h.t.Fatalf("a sent mail does not parse: %v\n%s", err, m.Data)
+		}
+		if ids, _ := r.Header.MsgIDList("In-Reply-To"); slices.Equal(ids, []string{inReplyTo}) {
+			n++
+		}
+	}
+	return n
 }
 
 // NoMailSent fails the test if any mail was sent.
