@@ -121,6 +121,13 @@ type message struct {
 	parts   []part
 	// ignored are its parts that are not data files (a logo, a signature).
 	ignored []ignoredPart
+	// fingerprint is what copies of one delivery share (copies.go); nil
+	// when the message was not read whole.
+	fingerprint []byte
+	// Of the last listing: the copies of this message in the mailbox, moved
+	// with it; or the message this one is a copy of.
+	copies []*message
+	copyOf *message
 	// whole, when set, is why the message is listed as one refused file
 	// rather than by its attachments (beyond the verdict's own refusal).
 	whole *ingest.Refusal
@@ -253,7 +260,7 @@ func (s *Source) read(c *conn, uids imap.UIDSet, fresh map[imap.UID]*message, wh
 		}
 		m.id, m.subject = messageID(got.header), subject(got.header)
 		m.verdict = judge(&s.cfg, got.header)
-		m.parts, m.ignored = got.parts, got.ignored
+		m.parts, m.ignored, m.fingerprint = got.parts, got.ignored, got.fingerprint
 		if whole {
 			m.size = got.size
 		}
@@ -266,11 +273,13 @@ func (s *Source) read(c *conn, uids imap.UIDSet, fresh map[imap.UID]*message, wh
 
 // reading is what one read of a message found.
 type reading struct {
-	header    textproto.Header
-	parts     []part
-	ignored   []ignoredPart
-	size      int64
-	malformed string
+	header  textproto.Header
+	parts   []part
+	ignored []ignoredPart
+	size    int64
+	// fingerprint, for a message read whole, is what its copies share (copies.go).
+	fingerprint []byte
+	malformed   string
 }
 
 // readMessage reads a message (or only its header) from r, finding its files
@@ -278,10 +287,15 @@ type reading struct {
 // message that cannot be parsed is a reading with malformed set.
 func readMessage(r io.Reader, whole bool) (*reading, error) {
 	cr := &countingReader{r: sourceReader{r}}
+	bh := newBodyHasher()
+	src := io.Reader(cr)
+	if whole {
+		src = io.TeeReader(cr, bh)
+	}
 	got := &reading{}
 	var err error
 	if whole {
-		got.header, err = walkMessage(cr, func(p walkedPart, body io.Reader) error {
+		got.header, err = walkMessage(src, func(p walkedPart, body io.Reader) error {
 			if p.notData != "" {
 				got.ignored = append(got.ignored, ignoredPart{id: p.id, name: p.name, kind: p.notData})
 				return nil
@@ -305,10 +319,13 @@ func readMessage(r io.Reader, whole bool) (*reading, error) {
 	}
 	// The rest (an epilogue, or what a parse error left) counts toward the
 	// size Fetch delivers.
-	if _, err := io.Copy(io.Discard, cr); err != nil {
+	if _, err := io.Copy(io.Discard, src); err != nil {
 		return nil, err
 	}
 	got.size = cr.n
+	if whole {
+		got.fingerprint = bh.fingerprint(got.header)
+	}
 	return got, nil
 }
 
@@ -340,24 +357,37 @@ func subject(h textproto.Header) string {
 // A file's Path is brand/<Message-ID>/part ("acme/<abc@acme.example>/2"):
 // keyed by Message-ID, it stays the same when the mailbox is rebuilt with new
 // UIDs (a UIDVALIDITY change), so nothing is taken as new. A message without
-// a Message-ID, or the second of two with the same one, is keyed by
+// a Message-ID, or a later one reusing it with other content, is keyed by
 // brand/uid:UIDVALIDITY:UID instead; if such a message comes back under new
 // UIDs, the ledger still sees its files' bytes were applied (DUPLICATE_FILE).
+// A later copy of the same delivery (copies.go) lists no file of its own: it
+// is moved with the first.
 func (s *Source) listing(uidValidity uint32) ([]ingest.File, map[string]*listedFile) {
 	msgs := make([]*message, 0, len(s.messages))
 	for _, m := range s.messages {
 		msgs = append(msgs, m)
+		m.copies, m.copyOf = nil, nil
 	}
 	slices.SortFunc(msgs, func(a, b *message) int { return cmp.Compare(a.key.uid, b.key.uid) })
 	var out []ingest.File
 	files := map[string]*listedFile{}
-	used := map[string]bool{}
+	byID := map[string][]*message{} // the messages listed with their files, by brand and Message-ID
 	for _, m := range msgs {
 		brand := cmp.Or(m.verdict.brand, "-")
+		key := brand + "\x00" + m.id
 		base := fmt.Sprintf("%s/uid:%d:%d", brand, uidValidity, m.key.uid)
-		if m.id != "" && !used[brand+"\x00"+m.id] {
-			used[brand+"\x00"+m.id] = true
-			base = brand + "/<" + m.id + ">"
+		if m.id != "" {
+			if i := slices.IndexFunc(byID[key], func(o *message) bool { return sameDelivery(o, m) }); i >= 0 {
+				first := byID[key][i]
+				first.copies = append(first.copies, m)
+				m.copyOf = first
+				m.takeable = map[string]bool{}
+				continue
+			}
+			if len(byID[key]) == 0 {
+				base = brand + "/<" + m.id + ">"
+			}
+			byID[key] = append(byID[key], m)
 		}
 		for _, lf := range s.filesOf(m, base) {
 			out = append(out, lf.file)
@@ -544,8 +574,8 @@ func (s *Source) Put(ctx context.Context, f ingest.File, name string, r io.Reade
 	return nil
 }
 
-// Ack notes that f is done. Once every file of its message is, the message is
-// marked \Seen and moved (UID MOVE, or COPY, \Deleted and UID EXPUNGE where
+// Ack notes that f is done. Once every file of its message is, the message
+// (with its copies in the mailbox, copies.go) is marked \Seen and moved (UID MOVE, or COPY, \Deleted and UID EXPUNGE where
 // the server has no MOVE) to the processed mailbox, or to the quarantine
 // mailbox if any of its files was quarantined; or deleted, or left, per after.
 // A file that is not listed (its message moved before) is acknowledged already.
@@ -564,15 +594,27 @@ func (s *Source) Ack(ctx context.Context, f ingest.File, d ingest.Disposition) e
 	if d == ingest.Failed {
 		m.failed = true
 	}
-	ready := !m.done
+	ready := true
 	for p := range m.takeable {
 		ready = ready && m.acked[p]
 	}
+	// The message and its copies not yet moved (a copy may come after the
+	// message was done, where after: leave keeps it listed).
+	var todo []*message
+	for _, x := range append([]*message{m}, m.copies...) {
+		if ready && !x.done {
+			todo = append(todo, x)
+		}
+	}
 	s.mu.Unlock()
-	if !ready {
+	if len(todo) == 0 {
 		return nil
 	}
-	return s.do(ctx, fmt.Sprintf("acknowledge message UID %d", m.key.uid), func(c *conn) error {
+	var uids imap.UIDSet
+	for _, x := range todo {
+		uids.AddNum(x.key.uid)
+	}
+	return s.do(ctx, fmt.Sprintf("acknowledge message UID %s", uids), func(c *conn) error {
 		uidValidity, _, err := c.selectMailbox(s.cfg.Mailbox)
 		if err != nil {
 			return err
@@ -581,7 +623,6 @@ func (s *Source) Ack(ctx context.Context, f ingest.File, d ingest.Disposition) e
 			return fmt.Errorf("the mailbox was rebuilt (UIDVALIDITY %d, listed under %d); it is acknowledged on the next poll",
 				uidValidity, m.key.uidValidity)
 		}
-		uids := imap.UIDSetNum(m.key.uid)
 		if err := c.client.Store(uids, &imap.StoreFlags{Op: imap.StoreFlagsAdd, Silent: true,
 			Flags: []imap.Flag{imap.FlagSeen}}, nil).Close(); err != nil {
 			return err
@@ -610,7 +651,9 @@ func (s *Source) Ack(ctx context.Context, f ingest.File, d ingest.Disposition) e
 				return err
 			}
 		}
-		m.done = true
+		for _, x := range todo {
+			x.done = true
+		}
 		return nil
 	})
 }

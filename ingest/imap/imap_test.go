@@ -440,3 +440,46 @@ func (p *proxy) copyReplies(dst, src net.Conn) {
 		}
 	}
 }
+
+// TestACopyArrivingAfterItsMessageWasDoneIsMarkedSeenWithIt: with after:
+// leave the message stays listed, and its files are acknowledged again at
+// each poll; a copy delivered later is not listed, and is marked \Seen then.
+func TestACopyArrivingAfterItsMessageWasDoneIsMarkedSeenWithIt(t *testing.T) {
+	t.Parallel()
+	srv := startInProcess(t, imaptest.InProcessOptions{})
+	cfg := baseConfig(srv)
+	cfg.After = config.AfterLeave
+	msg := "From: a@acme.example\r\nTo: " + sourcetest.AcmeAddress + "\r\nMessage-ID: <copy@acme.example>\r\n" +
+		"Content-Type: text/csv\r\nContent-Disposition: attachment; filename=x.csv\r\n\r\nActionId\r\n1\r\n"
+	if err := srv.Append("INBOX", []byte(msg), time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	s := imap.New(cfg, nil)
+	defer s.Close()
+	files, err := s.List(testContext(t))
+	if err != nil || len(files) != 1 {
+		t.Fatalf("list: %v %+v", err, files)
+	}
+	if err := s.Ack(testContext(t), files[0], ingest.Processed); err != nil {
+		t.Fatal(err)
+	}
+	if err := srv.Append("INBOX", []byte("Delivered-To: "+sourcetest.AcmeAddress+"\r\n"+msg), time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	again, err := s.List(testContext(t))
+	if err != nil || len(again) != 1 || again[0].Path != files[0].Path {
+		t.Fatalf("list: %v %+v; want the first message's file only", err, again)
+	}
+	if err := s.Ack(testContext(t), again[0], ingest.Processed); err != nil {
+		t.Fatal(err)
+	}
+	msgs, err := srv.Messages("INBOX")
+	if err != nil || len(msgs) != 2 {
+		t.Fatalf("%v %d messages", err, len(msgs))
+	}
+	for _, m := range msgs {
+		if !m.Seen() {
+			t.Errorf("message UID %d is not \\Seen", m.UID)
+		}
+	}
+}

@@ -592,6 +592,52 @@ Content-Transfer-Encoding: base64
 		h.WantReply(acmeSender, id, "result_b.csv")
 	})
 
+	t.Run("AMessageDeliveredTwiceIsAppliedAndAnsweredOnceAndItsCopiesMovedWithIt", func(t *testing.T) {
+		t.Parallel()
+		h := SetupMail(t, srv)
+		const id = "7F3A9C2E-4B1D-4E8F-A6C5-D2B1E0F9A8C7@acme.example"
+		raw := CorpusMessage(t, "apple-mail-smime-inline-csv.eml")
+		// To and Cc both routed to the mailbox: delivered once per recipient,
+		// each copy with its own trace headers; and a copy the client saved.
+		h.Deliver(Mail{Raw: "Delivered-To: " + AcmeAddress + "\r\nReceived: from mx.platform.example by imap.platform.example; " +
+			"Wed, 18 Mar 2026 16:02:13 +0100\r\n" + raw}, 3*time.Hour)
+		h.Deliver(Mail{Raw: "Delivered-To: returns@platform.example\r\nReceived: from mx.platform.example by imap.platform.example; " +
+			"Wed, 18 Mar 2026 16:02:14 +0100\r\n" + raw}, 3*time.Hour)
+		h.Deliver(Mail{Raw: raw}, 2*time.Hour)
+		// Another message reusing the Message-ID with other bytes is not a copy.
+		reused := strings.Replace(raw, "5002,RETURNED,apple-inline", "5003,RETURNED,apple-reused", 1)
+		h.Deliver(Mail{Raw: reused}, time.Hour)
+		h.Poll()
+		rep := h.Poll()
+		var taken []string
+		for _, f := range rep.Files {
+			taken = append(taken, f.Name+" "+f.Status)
+		}
+		if want := []string{"returns.csv COMPLETED", "returns.csv COMPLETED"}; !slices.Equal(taken, want) {
+			t.Errorf("report %q; want %q: the delivered message once, and the other message", taken, want)
+		}
+		if n := h.RepliesTo(id); n != 2 {
+			t.Errorf("%d replies; want one for the message delivered three times, one for the other", n)
+		}
+		for _, action := range []int{5002, 5003} {
+			if n := h.QueryInt("SELECT count(*) FROM ledger_events WHERE action_id = $1 AND kind = 'REVERSE'", action); n != 1 {
+				t.Errorf("%d reversals of %d", n, action)
+			}
+		}
+		if n := h.QueryInt("SELECT count(*) FROM received_files WHERE name = 'returns.csv'"); n != 2 {
+			t.Errorf("%d files received; want 2", n)
+		}
+		h.WantMailbox(h.Cfg.Mailbox, 0)
+		for _, m := range h.WantMailbox(h.Cfg.ProcessedMailbox, 4) {
+			if !m.Seen {
+				t.Error("a moved copy is not \\Seen")
+			}
+		}
+		if rep := h.Poll(); len(rep.Files) != 0 {
+			t.Errorf("third poll: %+v", rep.Files)
+		}
+	})
+
 	t.Run("AQuarantinedAttachmentSendsItsMessageToQuarantine", func(t *testing.T) {
 		t.Parallel()
 		h := SetupMail(t, srv)
