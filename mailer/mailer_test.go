@@ -280,3 +280,47 @@ func startPlainSMTP(t *testing.T) *plainSMTP {
 	t.Cleanup(func() { ln.Close(); waitWithin(t, &wg, "the plain SMTP server") })
 	return p
 }
+
+// TestANameThatIsNotUTF8IsSentAsValidUTF8: a file name kept as an old
+// mailer's raw Latin-1 bytes must not be declared UTF-8 in the reply.
+func TestANameThatIsNotUTF8IsSentAsValidUTF8(t *testing.T) {
+	t.Parallel()
+	srv, cfg := setup(t)
+	msg := reply("x")
+	msg.Subject = "Result of Retouren M\xe4rz.csv"
+	msg.Attachments[0].Name = "result_Retouren M\xe4rz.csv"
+	if err := mailer.New(cfg).Send(testContext(t), msg); err != nil {
+		t.Fatal(err)
+	}
+	sent := srv.Mail()
+	if len(sent) != 1 {
+		t.Fatalf("%d mails", len(sent))
+	}
+	r, err := mail.CreateReader(strings.NewReader(string(sent[0].Data)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s, err := r.Header.Subject(); err != nil || s != "Result of Retouren M\uFFFDrz.csv" {
+		t.Errorf("subject %q (%v)", s, err)
+	}
+	var names []string
+	for {
+		p, err := r.NextPart()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		if h, ok := p.Header.(*mail.AttachmentHeader); ok {
+			name, err := h.Filename()
+			if err != nil {
+				t.Fatal(err)
+			}
+			names = append(names, name)
+		}
+	}
+	if len(names) != 1 || names[0] != "result_Retouren M_rz.csv" {
+		t.Errorf("attachments %q", names)
+	}
+}
