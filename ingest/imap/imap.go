@@ -425,7 +425,7 @@ func (s *Source) filesOf(m *message, base string) []filePart {
 				// The poller refuses it; the message goes to quarantine once
 				// its other files are done.
 				m.failed = true
-				m.notTaken = append(m.notTaken, fmt.Sprintf("%q (not a plain file name)", safetext.Printable(p.name)))
+				m.notTaken = append(m.notTaken, `"`+safetext.Printable(p.name)+`" (not a plain file name)`)
 			case filename.IsOurs(p.name):
 				m.notTaken = append(m.notTaken, safetext.Printable(p.name)+" (a result file of returnsd's)")
 			case !ingest.Wanted(p.name, s.cfg.Include, s.cfg.Exclude):
@@ -468,7 +468,7 @@ func (s *Source) Fetch(ctx context.Context, f ingest.File, w io.Writer) error {
 	if !ingest.SafeName(f.Name) {
 		return fmt.Errorf("imap: %q is not a plain file name", f.Name)
 	}
-	return s.do(ctx, "fetch "+f.Name, func(c *conn) error {
+	return s.do(ctx, "fetch "+safetext.Printable(f.Name), func(c *conn) error {
 		lf := s.files[f.Path]
 		if lf == nil {
 			return fmt.Errorf("%s was not listed", f.Path)
@@ -537,26 +537,28 @@ func (s *Source) Put(ctx context.Context, f ingest.File, name string, r io.Reade
 	if !ingest.SafeName(name) {
 		return fmt.Errorf("imap: %q is not a plain file name", name)
 	}
+	// Names are shown escaped (a raw 8-bit name of an old mailer is not UTF-8);
+	// the attachment is named as the mailer can write it.
+	shown, attachment := safetext.Printable(f.Name), mailer.AttachmentName(name)
 	s.mu.Lock()
 	lf := s.files[f.Path]
+	var m *message
+	var notTaken []string
+	if lf != nil {
+		m, notTaken = lf.msg, slices.Clone(lf.msg.notTaken)
+	}
 	s.mu.Unlock()
-	if lf == nil {
-		return fmt.Errorf("imap: mail %s: %s was not listed by this source: no message to answer", name, f.Name)
+	switch {
+	case m == nil:
+		return fmt.Errorf("imap: mail %s: %s was not listed by this source: no message to answer", attachment, shown)
+	case m.verdict.from == "":
+		return fmt.Errorf("imap: mail %s: the message has no sender to answer", attachment)
+	case s.mailer == nil:
+		return fmt.Errorf("imap: mail %s: no smtp server is configured", attachment)
 	}
-	m := lf.msg
-	if m.verdict.from == "" {
-		return fmt.Errorf("imap: mail %s: the message has no sender to answer", name)
-	}
-	if s.mailer == nil {
-		return fmt.Errorf("imap: mail %s: no smtp server is configured", name)
-	}
-	s.mu.Lock()
-	notTaken := slices.Clone(m.notTaken)
-	s.mu.Unlock()
-	shown := safetext.Printable(f.Name)
 	text := fmt.Sprintf("The file %s you sent was processed.\r\n\r\n"+
 		"The attached %s lists every row of it with its outcome: APPLIED, REJECTED (with an error code\r\n"+
-		"and a message), or DUPLICATE_ROW.\r\n", shown, safetext.Printable(name))
+		"and a message), or DUPLICATE_ROW.\r\n", shown, attachment)
 	if len(notTaken) > 0 {
 		text += "\r\nParts of your message that are not data files were not taken:\r\n" +
 			"ignored: " + strings.Join(notTaken, ", ") + "\r\n"
@@ -566,10 +568,10 @@ func (s *Source) Put(ctx context.Context, f ingest.File, name string, r io.Reade
 		Subject:     "Result of " + shown,
 		InReplyTo:   m.id,
 		Text:        text,
-		Attachments: []mailer.Attachment{{Name: name, ContentType: "text/csv; charset=utf-8", Body: r}},
+		Attachments: []mailer.Attachment{{Name: attachment, ContentType: "text/csv; charset=utf-8", Body: r}},
 	})
 	if err != nil {
-		return fmt.Errorf("imap: mail %s to %s: %w", name, m.verdict.from, err)
+		return fmt.Errorf("imap: mail %s to %s: %w", attachment, m.verdict.from, err)
 	}
 	return nil
 }

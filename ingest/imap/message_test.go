@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"errors"
 	"io"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -269,6 +271,18 @@ func TestParseAuthResults(t *testing.T) {
 // and that every file it lists can be copied out with exactly its listed size.
 func FuzzWalkMessage(f *testing.F) {
 	f.Add([]byte(nestedMessage))
+	// The mail corpus of the conformance suite, as mail clients write it.
+	corpus, _ := filepath.Glob("../sourcetest/testdata/mail/*.eml")
+	if len(corpus) == 0 {
+		f.Fatal("no mail corpus in ../sourcetest/testdata/mail")
+	}
+	for _, name := range corpus {
+		b, err := os.ReadFile(name)
+		if err != nil {
+			f.Fatal(err)
+		}
+		f.Add(bytes.ReplaceAll(b, []byte("\n"), []byte("\r\n")))
+	}
 	f.Add([]byte("Content-Type: text/csv\r\n\r\na,b\r\n"))
 	f.Add([]byte("Content-Type: multipart/mixed; boundary=x\r\n\r\n--x\r\nContent-Type: message/rfc822\r\n\r\nContent-Type: multipart/mixed; boundary=y\r\n\r\n--y\r\nContent-Disposition: attachment; filename*=utf-8''%C3%A9.csv\r\n\r\n1\r\n--y--\r\n--x--\r\n"))
 	f.Fuzz(func(t *testing.T, msg []byte) {
