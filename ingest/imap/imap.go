@@ -40,6 +40,7 @@ import (
 	"strings"
 	"sync"
 	"time"
+	"unicode/utf8"
 
 	"github.com/emersion/go-imap/v2"
 	"github.com/emersion/go-imap/v2/imapclient"
@@ -340,12 +341,20 @@ func (c *countingReader) Read(b []byte) (int, error) {
 	return n, err
 }
 
+// messageID is the message's Message-ID without angle brackets, or "" when
+// it has none that can key its files: one that is not printable UTF-8 (an
+// old mailer's raw 8-bit bytes) could not be recorded, and would stop every
+// poll of the mailbox; such a message is keyed by its UID instead.
 func messageID(h textproto.Header) string {
 	mh := mail.Header{Header: gomessage.Header{Header: h}}
-	if id, err := mh.MessageID(); err == nil && id != "" {
-		return id
+	id, err := mh.MessageID()
+	if err != nil || id == "" {
+		id = strings.Trim(strings.TrimSpace(h.Get("Message-Id")), "<>")
 	}
-	return strings.Trim(strings.TrimSpace(h.Get("Message-Id")), "<>")
+	if !utf8.ValidString(id) || safetext.Printable(id) != id || strings.ContainsAny(id, " <>") {
+		return ""
+	}
+	return id
 }
 
 func subject(h textproto.Header) string {

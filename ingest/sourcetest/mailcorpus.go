@@ -180,4 +180,16 @@ func runMailCorpus(t *testing.T, srv MailServer) {
 			t.Errorf("%q: status %q; want COMPLETED, or ERROR until names are bytes end to end", raw, status)
 		}
 	})
+	t.Run("ARawEightBitMessageIDHoldsUpNothing", func(t *testing.T) {
+		t.Parallel()
+		h := SetupMail(t, srv)
+		h.Deliver(Mail{MessageID: "Retouren-M\xe4rz.4711@erp.acme.example", Files: []MailFile{{"erp.csv", ReturnsFile(5001, "erp")}}}, 2*time.Hour)
+		h.Deliver(Mail{Files: []MailFile{{"beside.csv", ReturnsFile(5002, "beside")}}}, time.Hour)
+		h.Poll()
+		rep := h.Poll()
+		h.WantStatus(rep, "erp.csv", outcome.Completed)
+		h.WantStatus(rep, "beside.csv", outcome.Completed)
+		h.WantReply(acmeSender, "", "result_erp.csv")
+		h.WantMailbox(h.Cfg.ProcessedMailbox, 2)
+	})
 }
