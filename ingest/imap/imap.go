@@ -12,7 +12,8 @@
 // message as message-<uid>.eml, carrying an ingest.File.Refusal: the poller
 // quarantines it and never applies it. A message moves to the processed (or,
 // if any of its files was quarantined, the quarantine) mailbox once every file
-// of it is acknowledged.
+// of it is acknowledged; its copies in the mailbox (the same delivery twice,
+// copies.go) list no files and move with it.
 //
 // Messages are read with BODY.PEEK, so listing and fetching never mark them
 // \Seen; a message is marked \Seen once its files are done. List reads each new
