@@ -126,10 +126,9 @@ type message struct {
 	// fingerprint is what copies of one delivery share (copies.go); nil
 	// when the message was not read whole.
 	fingerprint []byte
-	// Of the last listing: the copies of this message in the mailbox, moved
-	// with it; or the message this one is a copy of.
+	// copies are, as of the last listing, the later copies of this message
+	// in the mailbox: they list no files and are moved with it.
 	copies []*message
-	copyOf *message
 	// whole, when set, is why the message is listed as one refused file
 	// rather than by its attachments (beyond the verdict's own refusal).
 	whole *ingest.Refusal
@@ -376,7 +375,7 @@ func (s *Source) listing(uidValidity uint32) ([]ingest.File, map[string]*listedF
 	msgs := make([]*message, 0, len(s.messages))
 	for _, m := range s.messages {
 		msgs = append(msgs, m)
-		m.copies, m.copyOf = nil, nil
+		m.copies = nil
 	}
 	slices.SortFunc(msgs, func(a, b *message) int { return cmp.Compare(a.key.uid, b.key.uid) })
 	var out []ingest.File
@@ -390,7 +389,6 @@ func (s *Source) listing(uidValidity uint32) ([]ingest.File, map[string]*listedF
 			if i := slices.IndexFunc(byID[key], func(o *message) bool { return sameDelivery(o, m) }); i >= 0 {
 				first := byID[key][i]
 				first.copies = append(first.copies, m)
-				m.copyOf = first
 				m.takeable = map[string]bool{}
 				continue
 			}
@@ -570,7 +568,7 @@ func (s *Source) Put(ctx context.Context, f ingest.File, name string, r io.Reade
 		"The attached %s lists every row of it with its outcome: APPLIED, REJECTED (with an error code\r\n"+
 		"and a message), or DUPLICATE_ROW.\r\n", shown, attachment)
 	if len(notTaken) > 0 {
-		text += "\r\nParts of your message that are not data files were not taken:\r\n" +
+		text += "\r\nThese parts of your message were not taken as data files:\r\n" +
 			"ignored: " + strings.Join(notTaken, ", ") + "\r\n"
 	}
 	err := s.mailer.Send(ctx, mailer.Message{
@@ -587,9 +585,10 @@ func (s *Source) Put(ctx context.Context, f ingest.File, name string, r io.Reade
 }
 
 // Ack notes that f is done. Once every file of its message is, the message
-// (with its copies in the mailbox, copies.go) is marked \Seen and moved (UID MOVE, or COPY, \Deleted and UID EXPUNGE where
-// the server has no MOVE) to the processed mailbox, or to the quarantine
-// mailbox if any of its files was quarantined; or deleted, or left, per after.
+// and its copies in the mailbox (copies.go) are marked \Seen and moved (UID
+// MOVE, or COPY, \Deleted and UID EXPUNGE where the server has no MOVE) to
+// the processed mailbox, or to the quarantine mailbox if any of its files was
+// quarantined; or deleted, or left, per after.
 // A file that is not listed (its message moved before) is acknowledged already.
 func (s *Source) Ack(ctx context.Context, f ingest.File, d ingest.Disposition) error {
 	if !ingest.SafeName(f.Name) {

@@ -339,6 +339,7 @@ func TestOnlyTheDataPartsOfAMessageAreFiles(t *testing.T) {
 		{"AWinmailDatAsOctetStream", "Content-Type: application/octet-stream; name=\"WINMAIL.DAT\"", "", "Outlook rich-text wrapper, TNEF"},
 		{"ACoverLetter", "Content-Type: application/pdf; name=\"letter.pdf\"", "", "document"},
 		{"AnExchangeBodyFragment", "Content-Type: text/plain; charset=us-ascii; name=\"ATT00001.txt\"\r\nContent-Disposition: attachment; filename=\"ATT00001.txt\"", "", "message text"},
+		{"AnOutlookItem", "Content-Type: application/vnd.ms-outlook; name=\"Returns.msg\"\r\nContent-Disposition: attachment; filename=\"Returns.msg\"", "", "attached message, not opened"},
 		{"AnUnnamedAttachment", "Content-Type: application/octet-stream\r\nContent-Disposition: attachment", "", "application/octet-stream"},
 		{"AnUnnamedInlinePictureIsTheTexts", "Content-Type: image/gif\r\nContent-ID: <logo>", "", ""},
 		{"TheTextIsNotAPart", "Content-Type: text/html; charset=utf-8", "", ""},

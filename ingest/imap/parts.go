@@ -72,6 +72,7 @@ const (
 	kindDocument    = "document"
 	kindHTML        = "web page"
 	kindMessageText = "message text"
+	kindItem        = "attached message, not opened"
 )
 
 var notDataTypes = map[string]string{
@@ -96,6 +97,7 @@ var notDataTypes = map[string]string{
 	"text/rtf":                      kindDocument,
 	"application/vnd.openxmlformats-officedocument.wordprocessingml.document": kindDocument,
 	"application/vnd.oasis.opendocument.text":                                 kindDocument,
+	"application/vnd.ms-outlook":                                              kindItem,
 }
 
 var notDataExtensions = map[string]string{
@@ -109,6 +111,7 @@ var notDataExtensions = map[string]string{
 	".emz": kindImage, ".wmz": kindImage, ".wmf": kindImage, ".emf": kindImage,
 	".pdf": kindDocument, ".doc": kindDocument, ".docx": kindDocument, ".odt": kindDocument, ".rtf": kindDocument,
 	".htm": kindHTML, ".html": kindHTML,
+	".msg": kindItem, ".eml": kindItem,
 }
 
 // exchangeBodyPart is how Exchange and Apple Mail name the pieces of a
