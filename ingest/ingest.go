@@ -155,5 +155,5 @@ func Wanted(name string, include, exclude []string) (ok bool, why string) {
 			return true, ""
 		}
 	}
-	return false, "matches no include pattern (" + strings.Join(include, " ") + ")"
+	return false, "matches no include pattern: " + strings.Join(include, " ")
 }

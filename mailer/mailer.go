@@ -122,7 +122,8 @@ func (m *Mailer) write(w io.Writer, from, to *netmail.Address, msg Message) erro
 	h.SetDate(m.now())
 	h.SetAddressList("From", []*mail.Address{{Name: from.Name, Address: from.Address}})
 	h.SetAddressList("To", []*mail.Address{{Address: to.Address}})
-	h.SetSubject(msg.Subject)
+	// Encoded as UTF-8: bytes that are not are shown as U+FFFD, not passed on.
+	h.SetSubject(strings.ToValidUTF8(msg.Subject, "\uFFFD"))
 	if err := h.GenerateMessageIDWithHostname(domainOf(from.Address)); err != nil {
 		return err
 	}
@@ -154,10 +155,11 @@ func (m *Mailer) write(w io.Writer, from, to *netmail.Address, msg Message) erro
 		if err != nil {
 			ct, params = "application/octet-stream", map[string]string{}
 		}
-		params["name"] = a.Name
+		name := AttachmentName(a.Name)
+		params["name"] = name
 		// mime.FormatMediaType writes a non-ASCII name as RFC 2231 (name*=utf-8''...).
 		ah.Set("Content-Type", mime.FormatMediaType(ct, params))
-		ah.Set("Content-Disposition", mime.FormatMediaType("attachment", map[string]string{"filename": a.Name}))
+		ah.Set("Content-Disposition", mime.FormatMediaType("attachment", map[string]string{"filename": name}))
 		ah.Set("Content-Transfer-Encoding", "base64")
 		aw, err := mw.CreateAttachment(ah)
 		if err != nil {
@@ -171,6 +173,15 @@ func (m *Mailer) write(w io.Writer, from, to *netmail.Address, msg Message) erro
 		}
 	}
 	return mw.Close()
+}
+
+// AttachmentName is the name an attachment named name is sent under: name
+// itself when it is UTF-8, else name with each run of bytes that are not
+// UTF-8 written as "_". A name can come as raw bytes from an old mailer
+// ("M\xe4rz.csv" in Latin-1); MIME writes names as UTF-8, and would declare
+// those bytes UTF-8, which the brand's client shows garbled or not at all.
+func AttachmentName(name string) string {
+	return strings.ToValidUTF8(name, "_")
 }
 
 func domainOf(addr string) string {

@@ -21,13 +21,41 @@ import (
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
+// testTimeout bounds each test's sends and waits: a hang fails the test
+// with a message instead of stalling the run.
+const testTimeout = 30 * time.Second
+
+// testContext is the context of a test's sends: it ends with the test, or
+// after testTimeout.
+func testContext(t *testing.T) context.Context {
+	ctx, cancel := context.WithTimeout(t.Context(), testTimeout)
+	t.Cleanup(cancel)
+	return ctx
+}
+
+// waitWithin waits for wg, and fails the test if it takes longer than testTimeout.
+func waitWithin(t *testing.T, wg *sync.WaitGroup, what string) {
+	t.Helper()
+	done := make(chan struct{})
+	go func() { wg.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(testTimeout):
+		t.Errorf("%s did not end within %s", what, testTimeout)
+	}
+}
+
 func setup(t *testing.T) (*smtptest.Server, *config.SMTP) {
 	t.Helper()
 	srv, err := smtptest.Start()
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { srv.Stop() })
+	t.Cleanup(func() {
+		if err := srv.Stop(); err != nil {
+			t.Error(err)
+		}
+	})
 	return srv, &config.SMTP{Address: srv.Addr, TLS: config.TLSImplicit, CAFile: srv.CAFile,
 		Username: srv.User, PasswordEnv: config.SecretFromEnv(srv.Password),
 		From: "Returns <returns@platform.example>", Timeout: config.Duration{Time: 5 * time.Second}}
@@ -43,7 +71,7 @@ func TestSendDeliversAThreadedReplyWithItsAttachment(t *testing.T) {
 	t.Parallel()
 	srv, cfg := setup(t)
 	body := strings.Repeat("ActionId,Outcome\r\n5001,APPLIED\r\n", 5000)
-	if err := mailer.New(cfg).Send(context.Background(), reply(body)); err != nil {
+	if err := mailer.New(cfg).Send(testContext(t), reply(body)); err != nil {
 		t.Fatal(err)
 	}
 	sent := srv.Mail()
@@ -99,7 +127,7 @@ func TestSTARTTLSSends(t *testing.T) {
 	t.Parallel()
 	srv, cfg := setup(t)
 	cfg.Address, cfg.TLS = srv.StartTLSAddr, config.TLSStartTLS
-	if err := mailer.New(cfg).Send(context.Background(), reply("x")); err != nil {
+	if err := mailer.New(cfg).Send(testContext(t), reply("x")); err != nil {
 		t.Fatal(err)
 	}
 	if n := len(srv.Mail()); n != 1 {
@@ -112,7 +140,7 @@ func TestAServerWithoutSTARTTLSIsRefusedBeforeAnythingIsSent(t *testing.T) {
 	fake := startPlainSMTP(t)
 	_, cfg := setup(t)
 	cfg.Address, cfg.TLS = fake.addr, config.TLSStartTLS
-	err := mailer.New(cfg).Send(context.Background(), reply("secret rows"))
+	err := mailer.New(cfg).Send(testContext(t), reply("secret rows"))
 	if err == nil || !strings.Contains(err.Error(), "STARTTLS") || !strings.HasPrefix(err.Error(), "smtp: ") {
 		t.Fatalf("err %v; want STARTTLS refused", err)
 	}
@@ -133,7 +161,7 @@ func TestAnUntrustedCertificateIsRefused(t *testing.T) {
 	if cfg.CAFile, err = other.WriteCA(t.TempDir(), "ca.pem"); err != nil {
 		t.Fatal(err)
 	}
-	if err := mailer.New(cfg).Send(context.Background(), reply("x")); err == nil || !strings.Contains(err.Error(), "certificate") {
+	if err := mailer.New(cfg).Send(testContext(t), reply("x")); err == nil || !strings.Contains(err.Error(), "certificate") {
 		t.Fatalf("err %v; want the certificate refused", err)
 	}
 	if n := len(srv.Mail()); n != 0 {
@@ -145,7 +173,7 @@ func TestAWrongPasswordIsAnError(t *testing.T) {
 	t.Parallel()
 	srv, cfg := setup(t)
 	cfg.PasswordEnv = config.SecretFromEnv("wrong")
-	if err := mailer.New(cfg).Send(context.Background(), reply("x")); err == nil || !strings.Contains(err.Error(), "login") {
+	if err := mailer.New(cfg).Send(testContext(t), reply("x")); err == nil || !strings.Contains(err.Error(), "login") {
 		t.Fatalf("err %v", err)
 	}
 	if n := len(srv.Mail()); n != 0 {
@@ -177,7 +205,9 @@ func TestASilentServerFailsWithinTheTimeout(t *testing.T) {
 	}()
 	t.Cleanup(func() {
 		ln.Close()
-		wg.Wait()
+		waitWithin(t, &wg, "the silent server's accept loop")
+		mu.Lock()
+		defer mu.Unlock()
 		for _, c := range held {
 			c.Close()
 		}
@@ -185,7 +215,7 @@ func TestASilentServerFailsWithinTheTimeout(t *testing.T) {
 	_, cfg := setup(t)
 	cfg.Address, cfg.Timeout = ln.Addr().String(), config.Duration{Time: 500 * time.Millisecond}
 	start := time.Now()
-	if err := mailer.New(cfg).Send(context.Background(), reply("x")); err == nil {
+	if err := mailer.New(cfg).Send(testContext(t), reply("x")); err == nil {
 		t.Fatal("a silent server took the mail")
 	}
 	if d := time.Since(start); d > 5*time.Second {
@@ -247,6 +277,50 @@ func startPlainSMTP(t *testing.T) *plainSMTP {
 			}()
 		}
 	}()
-	t.Cleanup(func() { ln.Close(); wg.Wait() })
+	t.Cleanup(func() { ln.Close(); waitWithin(t, &wg, "the plain SMTP server") })
 	return p
+}
+
+// TestANameThatIsNotUTF8IsSentAsValidUTF8: a file name kept as an old
+// mailer's raw Latin-1 bytes must not be declared UTF-8 in the reply.
+func TestANameThatIsNotUTF8IsSentAsValidUTF8(t *testing.T) {
+	t.Parallel()
+	srv, cfg := setup(t)
+	msg := reply("x")
+	msg.Subject = "Result of Retouren M\xe4rz.csv"
+	msg.Attachments[0].Name = "result_Retouren M\xe4rz.csv"
+	if err := mailer.New(cfg).Send(testContext(t), msg); err != nil {
+		t.Fatal(err)
+	}
+	sent := srv.Mail()
+	if len(sent) != 1 {
+		t.Fatalf("%d mails", len(sent))
+	}
+	r, err := mail.CreateReader(strings.NewReader(string(sent[0].Data)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s, err := r.Header.Subject(); err != nil || s != "Result of Retouren M\uFFFDrz.csv" {
+		t.Errorf("subject %q (%v)", s, err)
+	}
+	var names []string
+	for {
+		p, err := r.NextPart()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		if h, ok := p.Header.(*mail.AttachmentHeader); ok {
+			name, err := h.Filename()
+			if err != nil {
+				t.Fatal(err)
+			}
+			names = append(names, name)
+		}
+	}
+	if len(names) != 1 || names[0] != "result_Retouren M_rz.csv" {
+		t.Errorf("attachments %q", names)
+	}
 }

@@ -1,16 +1,19 @@
 // Package imap is the mail source: one IMAP mailbox shared by many brands,
-// whose messages' attachments are the files. Each message is routed to a brand
+// whose messages' data files are the files: the parts a brand attaches as
+// data, not a signature logo, a key or a signature (parts.go), which are
+// named in the reply instead. Each message is routed to a brand
 // by its recipient address, taken only from a sender the route allows (and,
 // with require_dmarc, only if the receiving server's Authentication-Results say
 // DMARC passed), and answered with its result files through the configured
 // SMTP server (package mailer).
 //
 // A message that must not be applied (no route, sender not allowed, DMARC not
-// passing, nothing attached, unreadable) is listed as one file, the whole
+// passing, no data file, unreadable) is listed as one file, the whole
 // message as message-<uid>.eml, carrying an ingest.File.Refusal: the poller
 // quarantines it and never applies it. A message moves to the processed (or,
 // if any of its files was quarantined, the quarantine) mailbox once every file
-// of it is acknowledged.
+// of it is acknowledged; its copies in the mailbox (the same delivery twice,
+// copies.go) list no files and move with it.
 //
 // Messages are read with BODY.PEEK, so listing and fetching never mark them
 // \Seen; a message is marked \Seen once its files are done. List reads each new
@@ -38,6 +41,7 @@ import (
 	"strings"
 	"sync"
 	"time"
+	"unicode/utf8"
 
 	"github.com/emersion/go-imap/v2"
 	"github.com/emersion/go-imap/v2/imapclient"
@@ -47,8 +51,9 @@ import (
 
 	"github.com/returnsd/returnsd/config"
 	"github.com/returnsd/returnsd/ingest"
-	ourname "github.com/returnsd/returnsd/internal/filename"
+	"github.com/returnsd/returnsd/internal/filename"
 	"github.com/returnsd/returnsd/internal/netconn"
+	"github.com/returnsd/returnsd/internal/safetext"
 	"github.com/returnsd/returnsd/mailer"
 	"github.com/returnsd/returnsd/outcome"
 )
@@ -116,6 +121,14 @@ type message struct {
 	size    int64     // bytes of the whole message (BODY[])
 	verdict verdict
 	parts   []part
+	// ignored are its parts that are not data files (a logo, a signature).
+	ignored []ignoredPart
+	// fingerprint is what copies of one delivery share (copies.go); nil
+	// when the message was not read whole.
+	fingerprint []byte
+	// copies are, as of the last listing, the later copies of this message
+	// in the mailbox: they list no files and are moved with it.
+	copies []*message
 	// whole, when set, is why the message is listed as one refused file
 	// rather than by its attachments (beyond the verdict's own refusal).
 	whole *ingest.Refusal
@@ -124,6 +137,9 @@ type message struct {
 	// message is moved once each of them is acknowledged.
 	takeable map[string]bool
 	acked    map[string]bool
+	// notTaken are the parts of the message not taken as files, as the brand
+	// reads them: "image001.png (inline image)".
+	notTaken []string
 	failed   bool // a file was quarantined, or an attachment's name is unsafe
 	done     bool // moved, deleted or (after: leave) marked \Seen
 }
@@ -245,7 +261,7 @@ func (s *Source) read(c *conn, uids imap.UIDSet, fresh map[imap.UID]*message, wh
 		}
 		m.id, m.subject = messageID(got.header), subject(got.header)
 		m.verdict = judge(&s.cfg, got.header)
-		m.parts = got.parts
+		m.parts, m.ignored, m.fingerprint = got.parts, got.ignored, got.fingerprint
 		if whole {
 			m.size = got.size
 		}
@@ -258,10 +274,13 @@ func (s *Source) read(c *conn, uids imap.UIDSet, fresh map[imap.UID]*message, wh
 
 // reading is what one read of a message found.
 type reading struct {
-	header    textproto.Header
-	parts     []part
-	size      int64
-	malformed string
+	header  textproto.Header
+	parts   []part
+	ignored []ignoredPart
+	size    int64
+	// fingerprint, for a message read whole, is what its copies share (copies.go).
+	fingerprint []byte
+	malformed   string
 }
 
 // readMessage reads a message (or only its header) from r, finding its files
@@ -269,15 +288,24 @@ type reading struct {
 // message that cannot be parsed is a reading with malformed set.
 func readMessage(r io.Reader, whole bool) (*reading, error) {
 	cr := &countingReader{r: sourceReader{r}}
+	bh := newBodyHasher()
+	src := io.Reader(cr)
+	if whole {
+		src = io.TeeReader(cr, bh)
+	}
 	got := &reading{}
 	var err error
 	if whole {
-		got.header, err = walkMessage(cr, func(id, name string, body io.Reader) error {
+		got.header, err = walkMessage(src, func(p walkedPart, body io.Reader) error {
+			if p.notData != "" {
+				got.ignored = append(got.ignored, ignoredPart{id: p.id, name: p.name, kind: p.notData})
+				return nil
+			}
 			n, err := io.Copy(io.Discard, body)
 			if err != nil {
 				return err
 			}
-			got.parts = append(got.parts, part{id: id, name: name, size: n})
+			got.parts = append(got.parts, part{id: p.id, name: p.name, size: n})
 			return nil
 		})
 	} else {
@@ -292,10 +320,13 @@ func readMessage(r io.Reader, whole bool) (*reading, error) {
 	}
 	// The rest (an epilogue, or what a parse error left) counts toward the
 	// size Fetch delivers.
-	if _, err := io.Copy(io.Discard, cr); err != nil {
+	if _, err := io.Copy(io.Discard, src); err != nil {
 		return nil, err
 	}
 	got.size = cr.n
+	if whole {
+		got.fingerprint = bh.fingerprint(got.header)
+	}
 	return got, nil
 }
 
@@ -310,12 +341,20 @@ func (c *countingReader) Read(b []byte) (int, error) {
 	return n, err
 }
 
+// messageID is the message's Message-ID without angle brackets, or "" when
+// it has none that can key its files: one that is not printable UTF-8 (an
+// old mailer's raw 8-bit bytes) could not be recorded, and would stop every
+// poll of the mailbox; such a message is keyed by its UID instead.
 func messageID(h textproto.Header) string {
 	mh := mail.Header{Header: gomessage.Header{Header: h}}
-	if id, err := mh.MessageID(); err == nil && id != "" {
-		return id
+	id, err := mh.MessageID()
+	if err != nil || id == "" {
+		id = strings.Trim(strings.TrimSpace(h.Get("Message-Id")), "<>")
 	}
-	return strings.Trim(strings.TrimSpace(h.Get("Message-Id")), "<>")
+	if !utf8.ValidString(id) || safetext.Printable(id) != id || strings.ContainsAny(id, " <>") {
+		return ""
+	}
+	return id
 }
 
 func subject(h textproto.Header) string {
@@ -327,24 +366,36 @@ func subject(h textproto.Header) string {
 // A file's Path is brand/<Message-ID>/part ("acme/<abc@acme.example>/2"):
 // keyed by Message-ID, it stays the same when the mailbox is rebuilt with new
 // UIDs (a UIDVALIDITY change), so nothing is taken as new. A message without
-// a Message-ID, or the second of two with the same one, is keyed by
+// a Message-ID, or a later one reusing it with other content, is keyed by
 // brand/uid:UIDVALIDITY:UID instead; if such a message comes back under new
 // UIDs, the ledger still sees its files' bytes were applied (DUPLICATE_FILE).
+// A later copy of the same delivery (copies.go) lists no file of its own: it
+// is moved with the first.
 func (s *Source) listing(uidValidity uint32) ([]ingest.File, map[string]*listedFile) {
 	msgs := make([]*message, 0, len(s.messages))
 	for _, m := range s.messages {
 		msgs = append(msgs, m)
+		m.copies = nil
 	}
 	slices.SortFunc(msgs, func(a, b *message) int { return cmp.Compare(a.key.uid, b.key.uid) })
 	var out []ingest.File
 	files := map[string]*listedFile{}
-	used := map[string]bool{}
+	byID := map[string][]*message{} // the messages listed with their files, by brand and Message-ID
 	for _, m := range msgs {
 		brand := cmp.Or(m.verdict.brand, "-")
+		key := brand + "\x00" + m.id
 		base := fmt.Sprintf("%s/uid:%d:%d", brand, uidValidity, m.key.uid)
-		if m.id != "" && !used[brand+"\x00"+m.id] {
-			used[brand+"\x00"+m.id] = true
-			base = brand + "/<" + m.id + ">"
+		if m.id != "" {
+			if i := slices.IndexFunc(byID[key], func(o *message) bool { return sameDelivery(o, m) }); i >= 0 {
+				first := byID[key][i]
+				first.copies = append(first.copies, m)
+				m.takeable = map[string]bool{}
+				continue
+			}
+			if len(byID[key]) == 0 {
+				base = brand + "/<" + m.id + ">"
+			}
+			byID[key] = append(byID[key], m)
 		}
 		for _, lf := range s.filesOf(m, base) {
 			out = append(out, lf.file)
@@ -359,17 +410,21 @@ type filePart struct {
 	part string
 }
 
-// filesOf lists a message's files: its attachments, or the whole message when
-// it is refused. It sets the message's takeable files.
+// filesOf lists a message's files: its data files, or the whole message when
+// it is refused or has no data file to take. It sets the message's takeable
+// files and what it holds that is not taken.
 func (s *Source) filesOf(m *message, base string) []filePart {
 	m.takeable = map[string]bool{}
+	m.notTaken = nil
+	for _, p := range m.ignored {
+		m.notTaken = append(m.notTaken, p.String())
+	}
 	refusal := m.verdict.refusal
 	if refusal == nil {
 		refusal = m.whole
 	}
 	var out []filePart
 	if refusal == nil {
-		var skipped []string
 		for _, p := range m.parts {
 			f := ingest.File{Name: p.name, Path: base + "/" + p.id, Size: p.size, ModTime: m.date, Brand: m.verdict.brand}
 			out = append(out, filePart{f, p.id})
@@ -378,10 +433,12 @@ func (s *Source) filesOf(m *message, base string) []filePart {
 				// The poller refuses it; the message goes to quarantine once
 				// its other files are done.
 				m.failed = true
-				skipped = append(skipped, fmt.Sprintf("%q is not a plain file name", p.name))
+				m.notTaken = append(m.notTaken, `"`+safetext.Printable(p.name)+`" (not a plain file name)`)
+			case filename.IsOurs(p.name):
+				m.notTaken = append(m.notTaken, safetext.Printable(p.name)+" (a result file of returnsd's)")
 			case !wanted(p.name, &s.cfg):
 				_, why := ingest.Wanted(p.name, s.cfg.Include, s.cfg.Exclude)
-				skipped = append(skipped, fmt.Sprintf("%s %s", p.name, why))
+				m.notTaken = append(m.notTaken, safetext.Printable(p.name)+" ("+why+")")
 			default:
 				m.takeable[f.Path] = true
 			}
@@ -389,16 +446,29 @@ func (s *Source) filesOf(m *message, base string) []filePart {
 		if len(m.takeable) > 0 {
 			return out
 		}
-		reason := "the message has no attachment"
-		if len(skipped) > 0 {
-			reason = "the message has no attachment to take: " + strings.Join(skipped, "; ")
-		}
-		refusal = &ingest.Refusal{Code: outcome.NoAttachment, Reason: reason}
+		refusal = &ingest.Refusal{Code: outcome.NoAttachment, Reason: noDataFile(m.notTaken)}
 	}
 	f := ingest.File{Name: fmt.Sprintf("message-%d.eml", m.key.uid), Path: base + "/message", Size: m.size,
 		ModTime: m.date, Brand: m.verdict.brand, Refusal: refusal}
 	m.takeable = map[string]bool{f.Path: true}
 	return []filePart{{f, ""}}
+}
+
+// noDataFile is the reason a message without a file to take is quarantined.
+func noDataFile(held []string) string {
+	what := "it has no attachment"
+	if len(held) > 0 {
+		what = "it holds " + andList(held)
+	}
+	return "the message has no data file: " + what + "; attach the CSV/XLSX/ZIP/GZ file"
+}
+
+// andList joins "a", "a and b", "a, b and c".
+func andList(items []string) string {
+	if len(items) < 2 {
+		return strings.Join(items, "")
+	}
+	return strings.Join(items[:len(items)-1], ", ") + " and " + items[len(items)-1]
 }
 
 // Fetch writes the file's decoded bytes (or, for a refused message, the whole
@@ -407,7 +477,7 @@ func (s *Source) Fetch(ctx context.Context, f ingest.File, w io.Writer) error {
 	if !ingest.SafeName(f.Name) {
 		return fmt.Errorf("imap: %q is not a plain file name", f.Name)
 	}
-	return s.do(ctx, "fetch "+f.Name, func(c *conn) error {
+	return s.do(ctx, "fetch "+safetext.Printable(f.Name), func(c *conn) error {
 		lf := s.files[f.Path]
 		if lf == nil {
 			return fmt.Errorf("%s was not listed", f.Path)
@@ -452,8 +522,8 @@ func copyPart(w io.Writer, r io.Reader, id string) error {
 		_, err := io.Copy(w, r)
 		return err
 	}
-	_, err := walkMessage(r, func(pid, _ string, body io.Reader) error {
-		if pid != id {
+	_, err := walkMessage(r, func(p walkedPart, body io.Reader) error {
+		if p.id != id || p.notData != "" {
 			return nil
 		}
 		if _, err := io.Copy(w, body); err != nil {
@@ -476,43 +546,56 @@ func (s *Source) Put(ctx context.Context, f ingest.File, name string, r io.Reade
 	if !ingest.SafeName(name) {
 		return fmt.Errorf("imap: %q is not a plain file name", name)
 	}
+	// Names are shown escaped (a raw 8-bit name of an old mailer is not UTF-8);
+	// the attachment is named as the mailer can write it.
+	shown, attachment := safetext.Printable(f.Name), mailer.AttachmentName(name)
 	s.mu.Lock()
 	lf := s.files[f.Path]
+	var m *message
+	var notTaken []string
+	if lf != nil {
+		m, notTaken = lf.msg, slices.Clone(lf.msg.notTaken)
+	}
 	s.mu.Unlock()
-	if lf == nil {
-		return fmt.Errorf("imap: mail %s: %s was not listed by this source: no message to answer", name, f.Name)
+	switch {
+	case m == nil:
+		return fmt.Errorf("imap: mail %s: %s was not listed by this source: no message to answer", attachment, shown)
+	case m.verdict.from == "":
+		return fmt.Errorf("imap: mail %s: the message has no sender to answer", attachment)
+	case s.mailer == nil:
+		return fmt.Errorf("imap: mail %s: no smtp server is configured", attachment)
 	}
-	m := lf.msg
-	if m.verdict.from == "" {
-		return fmt.Errorf("imap: mail %s: the message has no sender to answer", name)
-	}
-	if s.mailer == nil {
-		return fmt.Errorf("imap: mail %s: no smtp server is configured", name)
-	}
-	subject, text := "Result of "+f.Name, fmt.Sprintf("The file %s you sent was processed.\r\n\r\n"+
+	subject, text := "Result of "+shown, fmt.Sprintf("The file %s you sent was processed.\r\n\r\n"+
 		"The attached %s lists every row of it with its outcome: APPLIED, REJECTED (with an error code\r\n"+
-		"and a message), or DUPLICATE_ROW.\r\n", f.Name, name)
-	if ourname.IsReceipt(name) {
-		subject, text = "Not processed: "+f.Name, fmt.Sprintf("The file %s you sent could not be processed, and nothing of it\r\n"+
-			"was applied. The attached %s says why; send the file again once it is mended.\r\n", f.Name, name)
+		"and a message), or DUPLICATE_ROW.\r\n", shown, attachment)
+	if filename.IsReceipt(name) {
+		subject, text = "Not processed: "+shown, fmt.Sprintf("The file %s you sent could not be processed, and nothing of it\r\n"+
+			"was applied. The attached %s says why; send the file again once it is mended.\r\n", shown, attachment)
 	}
+	if len(notTaken) > 0 {
+		text += "\r\nThese parts of your message were not taken as data files:\r\n" +
+			"ignored: " + strings.Join(notTaken, ", ") + "\r\n"
+	}
+	// The result is written in the brand's own encoding, which may not be
+	// UTF-8: no charset is claimed for it.
 	err := s.mailer.Send(ctx, mailer.Message{
 		To:          m.verdict.from,
 		Subject:     subject,
 		InReplyTo:   m.id,
 		Text:        text,
-		Attachments: []mailer.Attachment{{Name: name, ContentType: "text/csv", Body: r}},
+		Attachments: []mailer.Attachment{{Name: attachment, ContentType: "text/csv", Body: r}},
 	})
 	if err != nil {
-		return fmt.Errorf("imap: mail %s to %s: %w", name, m.verdict.from, err)
+		return fmt.Errorf("imap: mail %s to %s: %w", attachment, m.verdict.from, err)
 	}
 	return nil
 }
 
-// Ack notes that f is done. Once every file of its message is, the message is
-// marked \Seen and moved (UID MOVE, or COPY, \Deleted and UID EXPUNGE where
-// the server has no MOVE) to the processed mailbox, or to the quarantine
-// mailbox if any of its files was quarantined; or deleted, or left, per after.
+// Ack notes that f is done. Once every file of its message is, the message
+// and its copies in the mailbox (copies.go) are marked \Seen and moved (UID
+// MOVE, or COPY, \Deleted and UID EXPUNGE where the server has no MOVE) to
+// the processed mailbox, or to the quarantine mailbox if any of its files was
+// quarantined; or deleted, or left, per after.
 // A file that is not listed (its message moved before) is acknowledged already.
 func (s *Source) Ack(ctx context.Context, f ingest.File, d ingest.Disposition) error {
 	if !ingest.SafeName(f.Name) {
@@ -529,15 +612,27 @@ func (s *Source) Ack(ctx context.Context, f ingest.File, d ingest.Disposition) e
 	if d == ingest.Failed {
 		m.failed = true
 	}
-	ready := !m.done
+	ready := true
 	for p := range m.takeable {
 		ready = ready && m.acked[p]
 	}
+	// The message and its copies not yet moved (a copy may come after the
+	// message was done, where after: leave keeps it listed).
+	var todo []*message
+	for _, x := range append([]*message{m}, m.copies...) {
+		if ready && !x.done {
+			todo = append(todo, x)
+		}
+	}
 	s.mu.Unlock()
-	if !ready {
+	if len(todo) == 0 {
 		return nil
 	}
-	return s.do(ctx, fmt.Sprintf("acknowledge message UID %d", m.key.uid), func(c *conn) error {
+	var uids imap.UIDSet
+	for _, x := range todo {
+		uids.AddNum(x.key.uid)
+	}
+	return s.do(ctx, fmt.Sprintf("acknowledge message UID %s", uids), func(c *conn) error {
 		uidValidity, _, err := c.selectMailbox(s.cfg.Mailbox)
 		if err != nil {
 			return err
@@ -546,7 +641,6 @@ func (s *Source) Ack(ctx context.Context, f ingest.File, d ingest.Disposition) e
 			return fmt.Errorf("the mailbox was rebuilt (UIDVALIDITY %d, listed under %d); it is acknowledged on the next poll",
 				uidValidity, m.key.uidValidity)
 		}
-		uids := imap.UIDSetNum(m.key.uid)
 		if err := c.client.Store(uids, &imap.StoreFlags{Op: imap.StoreFlagsAdd, Silent: true,
 			Flags: []imap.Flag{imap.FlagSeen}}, nil).Close(); err != nil {
 			return err
@@ -575,7 +669,9 @@ func (s *Source) Ack(ctx context.Context, f ingest.File, d ingest.Disposition) e
 				return err
 			}
 		}
-		m.done = true
+		for _, x := range todo {
+			x.done = true
+		}
 		return nil
 	})
 }

@@ -50,13 +50,29 @@ func (m mailServer) Messages(mailbox string) ([]sourcetest.StoredMessage, error)
 	return out, err
 }
 
+// testTimeout bounds each test's calls and waits: a hang fails the test with
+// a message instead of stalling the run.
+const testTimeout = time.Minute
+
+// testContext is the context of a test's calls to the source: it ends with
+// the test, or after testTimeout.
+func testContext(t *testing.T) context.Context {
+	ctx, cancel := context.WithTimeout(t.Context(), testTimeout)
+	t.Cleanup(cancel)
+	return ctx
+}
+
 func startInProcess(t *testing.T, opts imaptest.InProcessOptions) *imaptest.Server {
 	t.Helper()
 	srv, err := imaptest.StartInProcess(opts)
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { srv.Stop() })
+	t.Cleanup(func() {
+		if err := srv.Stop(); err != nil {
+			t.Error(err)
+		}
+	})
 	return srv
 }
 
@@ -68,7 +84,11 @@ func startDovecot(t *testing.T) *imaptest.Server {
 	if err != nil {
 		t.Fatalf("Dovecot: %v", err)
 	}
-	t.Cleanup(func() { srv.Stop() })
+	t.Cleanup(func() {
+		if err := srv.Stop(); err != nil {
+			t.Error(err)
+		}
+	})
 	return srv
 }
 
@@ -126,7 +146,7 @@ func TestSTARTTLSIsRequired(t *testing.T) {
 		cfg.Address, cfg.TLS = srv.StartTLSAddr, config.TLSStartTLS
 		s := imap.New(cfg, nil)
 		defer s.Close()
-		_, err := s.List(context.Background())
+		_, err := s.List(testContext(t))
 		if err == nil || !strings.HasPrefix(err.Error(), "imap: STARTTLS") {
 			t.Fatalf("err %v; want STARTTLS refused", err)
 		}
@@ -145,7 +165,7 @@ func TestSTARTTLSIsRequired(t *testing.T) {
 		cfg.Address, cfg.TLS = srv.StartTLSAddr, config.TLSStartTLS
 		s := imap.New(cfg, nil)
 		defer s.Close()
-		if _, err := s.List(context.Background()); err != nil {
+		if _, err := s.List(testContext(t)); err != nil {
 			t.Fatal(err)
 		}
 	})
@@ -156,7 +176,7 @@ func TestSTARTTLSIsRequired(t *testing.T) {
 		cfg.Address = srv.StartTLSAddr
 		s := imap.New(cfg, nil)
 		defer s.Close()
-		if _, err := s.List(context.Background()); err == nil || !strings.Contains(err.Error(), "TLS handshake") {
+		if _, err := s.List(testContext(t)); err == nil || !strings.Contains(err.Error(), "TLS handshake") {
 			t.Fatalf("err %v; want a failed handshake", err)
 		}
 		if strings.Contains(srv.Traffic(), srv.Password) {
@@ -172,7 +192,7 @@ func TestWithoutCAFileTheSystemRootsDoNotTrustAPrivateCertificate(t *testing.T) 
 	cfg.CAFile = ""
 	s := imap.New(cfg, nil)
 	defer s.Close()
-	if _, err := s.List(context.Background()); err == nil || !strings.Contains(err.Error(), "certificate") {
+	if _, err := s.List(testContext(t)); err == nil || !strings.Contains(err.Error(), "certificate") {
 		t.Fatalf("err %v; want the certificate refused", err)
 	}
 }
@@ -184,7 +204,7 @@ func TestAWrongPasswordIsAnError(t *testing.T) {
 	cfg.PasswordFile, cfg.PasswordEnv = "", config.SecretFromEnv("wrong")
 	s := imap.New(cfg, nil)
 	defer s.Close()
-	if _, err := s.List(context.Background()); err == nil || !strings.Contains(err.Error(), "login as "+srv.User) {
+	if _, err := s.List(testContext(t)); err == nil || !strings.Contains(err.Error(), "login as "+srv.User) {
 		t.Fatalf("err %v; want a refused login", err)
 	}
 }
@@ -203,13 +223,13 @@ func TestAServerThatHangsFailsWithinTheTimeoutAndIsReconnected(t *testing.T) {
 	}
 	s := imap.New(cfg, nil)
 	defer s.Close()
-	files, err := s.List(context.Background())
+	files, err := s.List(testContext(t))
 	if err != nil || len(files) != 1 || files[0].Name != "big.csv" {
 		t.Fatalf("list: %v %+v", err, files)
 	}
 	p.stallAfter(64 << 10)
 	start := time.Now()
-	err = s.Fetch(context.Background(), files[0], io.Discard)
+	err = s.Fetch(testContext(t), files[0], io.Discard)
 	if err == nil || !strings.HasPrefix(err.Error(), "imap: ") {
 		t.Fatalf("a hung fetch: %v", err)
 	}
@@ -218,7 +238,7 @@ func TestAServerThatHangsFailsWithinTheTimeoutAndIsReconnected(t *testing.T) {
 	}
 	p.stallAfter(-1)
 	var n countingWriter
-	if err := s.Fetch(context.Background(), files[0], &n); err != nil {
+	if err := s.Fetch(testContext(t), files[0], &n); err != nil {
 		t.Fatalf("no reconnect after the hang: %v", err)
 	}
 	if int(n) != len(body) {
@@ -237,11 +257,11 @@ func TestACancelledContextEndsTheCall(t *testing.T) {
 	cfg.Address, cfg.Timeout = p.addr, config.Duration{Time: time.Minute}
 	s := imap.New(cfg, nil)
 	defer s.Close()
-	if _, err := s.List(context.Background()); err != nil {
+	if _, err := s.List(testContext(t)); err != nil {
 		t.Fatal(err)
 	}
 	p.stallAfter(0)
-	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+	ctx, cancel := context.WithTimeout(testContext(t), 300*time.Millisecond)
 	defer cancel()
 	start := time.Now()
 	if _, err := s.List(ctx); err == nil {
@@ -264,10 +284,10 @@ func TestServerDownIsAnErrorAndOtherSourcesGoOn(t *testing.T) {
 	cfg.Address = deadAddr
 	down := imap.New(cfg, nil)
 	defer down.Close()
-	if _, err := down.List(context.Background()); err == nil || !strings.HasPrefix(err.Error(), "imap: connect") {
+	if _, err := down.List(testContext(t)); err == nil || !strings.HasPrefix(err.Error(), "imap: connect") {
 		t.Fatalf("down: %v", err)
 	}
-	if _, err := up.List(context.Background()); err != nil {
+	if _, err := up.List(testContext(t)); err != nil {
 		t.Fatalf("up: %v", err)
 	}
 }
@@ -284,7 +304,7 @@ func TestAMessageOverMaxMessageBytesIsRefusedUnread(t *testing.T) {
 	s := imap.New(baseConfig(srv), nil)
 	defer s.Close()
 	s.MaxMessageBytes = 1000
-	files, err := s.List(context.Background())
+	files, err := s.List(testContext(t))
 	if err != nil || len(files) != 1 {
 		t.Fatalf("list: %v %+v", err, files)
 	}
@@ -294,7 +314,7 @@ func TestAMessageOverMaxMessageBytesIsRefusedUnread(t *testing.T) {
 		t.Fatalf("listed %+v (refusal %+v)", f, f.Refusal)
 	}
 	var n countingWriter
-	if err := s.Fetch(context.Background(), f, &n); err != nil || int64(n) != f.Size {
+	if err := s.Fetch(testContext(t), f, &n); err != nil || int64(n) != f.Size {
 		t.Errorf("fetched %d bytes (%v); want the whole message, %d", n, err, f.Size)
 	}
 }
@@ -309,15 +329,15 @@ func TestPutWithoutSMTPIsAnError(t *testing.T) {
 	}
 	s := imap.New(baseConfig(srv), nil)
 	defer s.Close()
-	files, err := s.List(context.Background())
+	files, err := s.List(testContext(t))
 	if err != nil || len(files) != 1 {
 		t.Fatalf("list: %v %+v", err, files)
 	}
-	err = s.Put(context.Background(), files[0], "result_x.csv", strings.NewReader("x"))
+	err = s.Put(testContext(t), files[0], "result_x.csv", strings.NewReader("x"))
 	if err == nil || !strings.Contains(err.Error(), "no smtp server") {
 		t.Fatalf("err %v", err)
 	}
-	if err := s.Put(context.Background(), ingest.File{Name: "y.csv", Path: "nowhere"}, "result_y.csv", strings.NewReader("x")); err == nil {
+	if err := s.Put(testContext(t), ingest.File{Name: "y.csv", Path: "nowhere"}, "result_y.csv", strings.NewReader("x")); err == nil {
 		t.Error("a result for a file never listed was accepted")
 	}
 }
@@ -336,6 +356,7 @@ type proxy struct {
 	limit    atomic.Int64 // -1: forward all; else bytes left before the stall
 	accepted atomic.Int64
 	mu       sync.Mutex
+	closed   bool
 	conns    []net.Conn
 	wg       sync.WaitGroup
 }
@@ -356,15 +377,22 @@ func startProxy(t *testing.T, target string) *proxy {
 				return
 			}
 			p.accepted.Add(1)
-			s, err := net.Dial("tcp", target)
+			s, err := net.DialTimeout("tcp", target, testTimeout)
 			if err != nil {
 				c.Close()
 				continue
 			}
 			p.mu.Lock()
+			if p.closed {
+				// Accepted as the test ended: Cleanup has closed the others.
+				p.mu.Unlock()
+				c.Close()
+				s.Close()
+				return
+			}
 			p.conns = append(p.conns, c, s)
-			p.mu.Unlock()
 			p.wg.Add(2)
+			p.mu.Unlock()
 			go func() { defer p.wg.Done(); io.Copy(s, c); s.Close() }()
 			go func() { defer p.wg.Done(); p.copyReplies(c, s); c.Close() }()
 		}
@@ -372,11 +400,18 @@ func startProxy(t *testing.T, target string) *proxy {
 	t.Cleanup(func() {
 		ln.Close()
 		p.mu.Lock()
+		p.closed = true
 		for _, c := range p.conns {
 			c.Close()
 		}
 		p.mu.Unlock()
-		p.wg.Wait()
+		done := make(chan struct{})
+		go func() { p.wg.Wait(); close(done) }()
+		select {
+		case <-done:
+		case <-time.After(testTimeout):
+			t.Errorf("the proxy's connections did not end within %s", testTimeout)
+		}
 	})
 	return p
 }
@@ -402,6 +437,49 @@ func (p *proxy) copyReplies(dst, src net.Conn) {
 		}
 		if err != nil {
 			return
+		}
+	}
+}
+
+// TestACopyArrivingAfterItsMessageWasDoneIsMarkedSeenWithIt: with after:
+// leave the message stays listed, and its files are acknowledged again at
+// each poll; a copy delivered later is not listed, and is marked \Seen then.
+func TestACopyArrivingAfterItsMessageWasDoneIsMarkedSeenWithIt(t *testing.T) {
+	t.Parallel()
+	srv := startInProcess(t, imaptest.InProcessOptions{})
+	cfg := baseConfig(srv)
+	cfg.After = config.AfterLeave
+	msg := "From: a@acme.example\r\nTo: " + sourcetest.AcmeAddress + "\r\nMessage-ID: <copy@acme.example>\r\n" +
+		"Content-Type: text/csv\r\nContent-Disposition: attachment; filename=x.csv\r\n\r\nActionId\r\n1\r\n"
+	if err := srv.Append("INBOX", []byte(msg), time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	s := imap.New(cfg, nil)
+	defer s.Close()
+	files, err := s.List(testContext(t))
+	if err != nil || len(files) != 1 {
+		t.Fatalf("list: %v %+v", err, files)
+	}
+	if err := s.Ack(testContext(t), files[0], ingest.Processed); err != nil {
+		t.Fatal(err)
+	}
+	if err := srv.Append("INBOX", []byte("Delivered-To: "+sourcetest.AcmeAddress+"\r\n"+msg), time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	again, err := s.List(testContext(t))
+	if err != nil || len(again) != 1 || again[0].Path != files[0].Path {
+		t.Fatalf("list: %v %+v; want the first message's file only", err, again)
+	}
+	if err := s.Ack(testContext(t), again[0], ingest.Processed); err != nil {
+		t.Fatal(err)
+	}
+	msgs, err := srv.Messages("INBOX")
+	if err != nil || len(msgs) != 2 {
+		t.Fatalf("%v %d messages", err, len(msgs))
+	}
+	for _, m := range msgs {
+		if !m.Seen() {
+			t.Errorf("message UID %d is not \\Seen", m.UID)
 		}
 	}
 }

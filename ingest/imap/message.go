@@ -3,6 +3,7 @@ package imap
 import (
 	"bufio"
 	"bytes"
+	"cmp"
 	"encoding/base64"
 	"errors"
 	"fmt"
@@ -32,19 +33,27 @@ var errMalformed = errors.New("malformed MIME message")
 // errStop ends a walk early: the part wanted was found.
 var errStop = errors.New("stop")
 
-// fileVisitor is called for each file part of a message with its decoded body.
-// The body need not be read to the end.
-type fileVisitor func(id, name string, body io.Reader) error
+// walkedPart is a leaf of a message that is a file, or that looks like one
+// but is not data (see parts.go).
+type walkedPart struct {
+	id   string // as IMAP numbers it: "1", "2.1", "3.1.2"
+	name string // the decoded file name; "" for an unnamed part that is not data
+	// notData, when set, says what the part is instead of data ("inline image").
+	notData string
+}
+
+// partVisitor is called for each walked part, with its decoded body when it
+// is data (nil otherwise). The body need not be read to the end.
+type partVisitor func(p walkedPart, body io.Reader) error
 
 // walkMessage reads a whole message from r and calls visit for each file in
-// it: every leaf part with a file name, and text/csv parts without one, in
-// multiparts at any depth and inside attached messages (message/rfc822). Parts
-// are identified as IMAP numbers them ("1", "2.1", "3.1.2"). The signature of a
-// multipart/signed is not a file. It returns the message's header.
+// it and each part that looks like one but is not data (parts.go), in
+// multiparts at any depth and inside attached messages (message/rfc822). The
+// message's text is not visited. It returns the message's header.
 //
 // A structure that cannot be read is an error wrapping errMalformed; an error
 // of r, or of visit, is returned as it is.
-func walkMessage(r io.Reader, visit fileVisitor) (textproto.Header, error) {
+func walkMessage(r io.Reader, visit partVisitor) (textproto.Header, error) {
 	h, body, err := readHeader(r)
 	if err != nil {
 		return h, err
@@ -54,7 +63,7 @@ func walkMessage(r io.Reader, visit fileVisitor) (textproto.Header, error) {
 }
 
 type walker struct {
-	visit fileVisitor
+	visit partVisitor
 	parts int
 }
 
@@ -88,24 +97,35 @@ func (w *walker) entity(h textproto.Header, body io.Reader, id string, depth int
 		}
 		return w.message(inner, rest, id, depth+1)
 	}
-	name := filename(h)
+	name := partName(h)
 	if name == "" {
-		if mediaType != "text/csv" {
-			return nil // a message's text, an inline picture: not a file
+		ext := unnamedDataTypes[mediaType]
+		switch {
+		case ext != "":
+			name = "attachment-" + id + ext
+		case disposition(h) == "attachment":
+			return w.visit(walkedPart{id: id, notData: mediaType}, nil)
+		default:
+			return nil // the message's text, an unnamed picture in it
 		}
-		name = "attachment-" + id + ".csv"
+	} else if kind := notData(h, mediaType, name); kind != "" {
+		return w.visit(walkedPart{id: id, name: name, notData: kind}, nil)
 	}
 	decoded, err := transferDecoder(h, body)
 	if err != nil {
 		return err
 	}
-	return w.visit(id, name, decoded)
+	return w.visit(walkedPart{id: id, name: name}, decoded)
 }
 
 func (w *walker) multipart(mediaType string, params map[string]string, body io.Reader, id string, depth int) error {
 	boundary := params["boundary"]
 	if boundary == "" {
 		return fmt.Errorf("%w: %s without a boundary", errMalformed, mediaType)
+	}
+	if mediaType == "multipart/encrypted" {
+		// Its parts are a version and a ciphertext (RFC 1847): nothing to read.
+		return w.visit(walkedPart{id: cmp.Or(id, "1"), notData: kindEncrypted}, nil)
 	}
 	mr := textproto.NewMultipartReader(body, boundary)
 	for i := 1; ; i++ {
@@ -117,7 +137,13 @@ func (w *walker) multipart(mediaType string, params map[string]string, body io.R
 			return malformed(err)
 		}
 		if mediaType == "multipart/signed" && i > 1 {
-			continue // the signature of the first part
+			// The signature of the first part, whatever it is called.
+			w.parts++
+			err := w.visit(walkedPart{id: join(id, i), name: partName(p.Header), notData: kindSignature}, nil)
+			if err != nil {
+				return err
+			}
+			continue
 		}
 		if err := w.entity(p.Header, p, join(id, i), depth+1); err != nil {
 			return err
@@ -248,10 +274,10 @@ func contentType(h textproto.Header) (string, map[string]string) {
 	return parseParams(v)
 }
 
-// filename is a part's file name: the Content-Disposition filename, else the
+// partName is a part's file name: the Content-Disposition filename, else the
 // Content-Type name, decoded (RFC 2231 in any charset, RFC 2047 words). It is
 // not sanitised: the poller refuses names that are not plain file names.
-func filename(h textproto.Header) string {
+func partName(h textproto.Header) string {
 	_, dp := parseParams(h.Get("Content-Disposition"))
 	if name := dp["filename"]; name != "" {
 		return name

@@ -4,6 +4,9 @@ import (
 	"bytes"
 	"errors"
 	"io"
+	"os"
+	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -83,9 +86,14 @@ const nestedMessage = "From: a@acme.example\r\n" +
 func TestWalkMessageFindsEveryFileWithItsDecodedBytes(t *testing.T) {
 	type found struct{ id, name, body string }
 	var got []found
-	h, err := walkMessage(strings.NewReader(nestedMessage), func(id, name string, body io.Reader) error {
+	var ignored []walkedPart
+	h, err := walkMessage(strings.NewReader(nestedMessage), func(p walkedPart, body io.Reader) error {
+		if p.notData != "" {
+			ignored = append(ignored, p)
+			return nil
+		}
 		b, err := io.ReadAll(body)
-		got = append(got, found{id, name, string(b)})
+		got = append(got, found{p.id, p.name, string(b)})
 		return err
 	})
 	if err != nil {
@@ -107,6 +115,10 @@ func TestWalkMessageFindsEveryFileWithItsDecodedBytes(t *testing.T) {
 		if got[i] != want[i] {
 			t.Errorf("file %d: %q; want %q", i, got[i], want[i])
 		}
+	}
+	// The signature is not a file; the unnamed inline picture is the text's.
+	if want := []walkedPart{{id: "2.2", name: "smime.p7s", notData: "signature"}}; !slices.Equal(ignored, want) {
+		t.Errorf("ignored %+v; want %+v", ignored, want)
 	}
 	// What List counts is what Fetch copies out, part by part.
 	r, err := readMessage(strings.NewReader(nestedMessage), true)
@@ -259,6 +271,18 @@ func TestParseAuthResults(t *testing.T) {
 // and that every file it lists can be copied out with exactly its listed size.
 func FuzzWalkMessage(f *testing.F) {
 	f.Add([]byte(nestedMessage))
+	// The mail corpus of the conformance suite, as mail clients write it.
+	corpus, _ := filepath.Glob("../sourcetest/testdata/mail/*.eml")
+	if len(corpus) == 0 {
+		f.Fatal("no mail corpus in ../sourcetest/testdata/mail")
+	}
+	for _, name := range corpus {
+		b, err := os.ReadFile(name)
+		if err != nil {
+			f.Fatal(err)
+		}
+		f.Add(bytes.ReplaceAll(b, []byte("\n"), []byte("\r\n")))
+	}
 	f.Add([]byte("Content-Type: text/csv\r\n\r\na,b\r\n"))
 	f.Add([]byte("Content-Type: multipart/mixed; boundary=x\r\n\r\n--x\r\nContent-Type: message/rfc822\r\n\r\nContent-Type: multipart/mixed; boundary=y\r\n\r\n--y\r\nContent-Disposition: attachment; filename*=utf-8''%C3%A9.csv\r\n\r\n1\r\n--y--\r\n--x--\r\n"))
 	f.Fuzz(func(t *testing.T, msg []byte) {
@@ -282,4 +306,85 @@ func FuzzWalkMessage(f *testing.F) {
 			}
 		}
 	})
+}
+
+// TestOnlyTheDataPartsOfAMessageAreFiles decides, part by part, what mail
+// clients attach: a data file, or something else named in the reply.
+func TestOnlyTheDataPartsOfAMessageAreFiles(t *testing.T) {
+	for _, c := range []struct {
+		name   string
+		header string
+		file   string // the file's name when it is data
+		kind   string // what it is when it is not
+	}{
+		{"ACSVAttachment", "Content-Type: text/csv; name=returns.csv\r\nContent-Disposition: attachment; filename=returns.csv", "returns.csv", ""},
+		{"AnUnnamedCSVAsEver", "Content-Type: text/csv", "attachment-2.csv", ""},
+		{"AnUnnamedXLSX", "Content-Type: application/vnd.openxmlformats-officedocument.spreadsheetml.sheet", "attachment-2.xlsx", ""},
+		{"AnInlineCSVOfAppleMail", "Content-Type: text/csv; x-unix-mode=0644; name=returns.csv\r\nContent-Disposition: inline; filename=returns.csv", "returns.csv", ""},
+		{"ACSVThatOutlookCallsExcel", "Content-Type: application/vnd.ms-excel; name=\"returns.csv\"\r\nContent-Disposition: attachment; filename=\"returns.csv\"", "returns.csv", ""},
+		{"AGmailCSVWithAContentID", "Content-Type: text/csv; charset=\"US-ASCII\"; name=\"returns.csv\"\r\nContent-Disposition: attachment; filename=\"returns.csv\"\r\nContent-ID: <f_m1abc0>", "returns.csv", ""},
+		{"AnOctetStreamZip", "Content-Type: application/octet-stream; name=returns.zip", "returns.zip", ""},
+		{"AnERPsDatFile", "Content-Type: application/octet-stream; name=RETURNS.DAT", "RETURNS.DAT", ""},
+		{"ADataNameWinsOverAWrongType", "Content-Type: image/png; name=returns.csv", "returns.csv", ""},
+		{"OutlooksSignatureLogo", "Content-Type: image/png; name=\"image001.png\"\r\nContent-Description: image001.png\r\nContent-Disposition: inline; filename=\"image001.png\"\r\nContent-ID: <image001.png@01DA1234.56789AB0>", "", "inline image"},
+		{"APictureAttached", "Content-Type: image/jpeg; name=photo.jpg\r\nContent-Disposition: attachment; filename=photo.jpg", "", "image"},
+		{"APictureAsOctetStream", "Content-Type: application/octet-stream; name=scan.PNG\r\nContent-Disposition: attachment; filename=scan.PNG", "", "image"},
+		{"ThunderbirdsOpenPGPKey", "Content-Type: application/pgp-keys; name=\"OpenPGP_0x3F1A2B3C4D5E6F70.asc\"\r\nContent-Disposition: attachment; filename=\"OpenPGP_0x3F1A2B3C4D5E6F70.asc\"\r\nContent-Description: OpenPGP public key", "", "OpenPGP key"},
+		{"AnSMIMESignatureOutsideMultipartSigned", "Content-Type: application/pkcs7-signature; name=smime.p7s\r\nContent-Disposition: attachment; filename=smime.p7s", "", "signature"},
+		{"AnEncryptedSMIMEMessage", "Content-Type: application/pkcs7-mime; smime-type=enveloped-data; name=smime.p7m", "", "encrypted message"},
+		{"AVCard", "Content-Type: text/vcard; name=\"Acme Returns.vcf\"\r\nContent-Disposition: attachment; filename=\"Acme Returns.vcf\"", "", "contact card"},
+		{"AVCardAsOctetStream", "Content-Type: application/octet-stream; name=\"card.vcf\"", "", "contact card"},
+		{"AGmailInvite", "Content-Type: application/ics; name=\"invite.ics\"\r\nContent-Disposition: attachment; filename=\"invite.ics\"", "", "calendar invite"},
+		{"OutlooksWinmailDat", "Content-Type: application/ms-tnef; name=\"winmail.dat\"\r\nContent-Disposition: attachment; filename=\"winmail.dat\"", "", "Outlook rich-text wrapper, TNEF"},
+		{"AWinmailDatAsOctetStream", "Content-Type: application/octet-stream; name=\"WINMAIL.DAT\"", "", "Outlook rich-text wrapper, TNEF"},
+		{"ACoverLetter", "Content-Type: application/pdf; name=\"letter.pdf\"", "", "document"},
+		{"AnExchangeBodyFragment", "Content-Type: text/plain; charset=us-ascii; name=\"ATT00001.txt\"\r\nContent-Disposition: attachment; filename=\"ATT00001.txt\"", "", "message text"},
+		{"AnOutlookItem", "Content-Type: application/vnd.ms-outlook; name=\"Returns.msg\"\r\nContent-Disposition: attachment; filename=\"Returns.msg\"", "", "attached message, not opened"},
+		{"AnUnnamedAttachment", "Content-Type: application/octet-stream\r\nContent-Disposition: attachment", "", "application/octet-stream"},
+		{"AnUnnamedInlinePictureIsTheTexts", "Content-Type: image/gif\r\nContent-ID: <logo>", "", ""},
+		{"TheTextIsNotAPart", "Content-Type: text/html; charset=utf-8", "", ""},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			msg := "Content-Type: multipart/mixed; boundary=b\r\n\r\n--b\r\nContent-Type: text/plain\r\n\r\nhello\r\n" +
+				"--b\r\n" + c.header + "\r\n\r\nbody\r\n--b--\r\n"
+			r, err := readMessage(strings.NewReader(msg), true)
+			if err != nil || r.malformed != "" {
+				t.Fatalf("%v %s", err, r.malformed)
+			}
+			var files, kinds []string
+			for _, p := range r.parts {
+				files = append(files, p.name)
+			}
+			for _, p := range r.ignored {
+				kinds = append(kinds, p.kind)
+			}
+			if !slices.Equal(files, nonEmpty(c.file)) || !slices.Equal(kinds, nonEmpty(c.kind)) {
+				t.Errorf("files %q, ignored %q; want %q, %q", files, kinds, nonEmpty(c.file), nonEmpty(c.kind))
+			}
+		})
+	}
+}
+
+func nonEmpty(s string) []string {
+	if s == "" {
+		return nil
+	}
+	return []string{s}
+}
+
+func TestAnEncryptedMessageIsOneIgnoredPart(t *testing.T) {
+	msg := "Content-Type: multipart/encrypted; protocol=\"application/pgp-encrypted\"; boundary=e\r\n\r\n" +
+		"--e\r\nContent-Type: application/pgp-encrypted\r\n\r\nVersion: 1\r\n" +
+		"--e\r\nContent-Type: application/octet-stream; name=\"encrypted.asc\"\r\n\r\n-----BEGIN PGP MESSAGE-----\r\n--e--\r\n"
+	r, err := readMessage(strings.NewReader(msg), true)
+	if err != nil || len(r.parts) != 0 || len(r.ignored) != 1 || r.ignored[0].String() != "an unnamed part (encrypted message)" {
+		t.Fatalf("%v %+v", err, r)
+	}
+}
+
+func TestAnIgnoredPartIsShownEscaped(t *testing.T) {
+	p := ignoredPart{id: "2", name: "M\xe4rz\x1b.png", kind: "image"}
+	if got := p.String(); got != `M\xe4rz\x1b.png (image)` {
+		t.Errorf("%q", got)
+	}
 }

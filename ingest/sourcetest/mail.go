@@ -124,7 +124,7 @@ func RunMail(t *testing.T, srv MailServer) {
 		h := SetupMail(t, srv)
 		body := ReturnsFile(5001, "peek")
 		h.Deliver(Mail{Files: []MailFile{{"peek.csv", body}}}, time.Hour)
-		files, err := h.Src.List(context.Background())
+		files, err := h.Src.List(h.Context())
 		if err != nil || len(files) != 1 {
 			t.Fatalf("list: %v %+v", err, files)
 		}
@@ -134,7 +134,7 @@ func RunMail(t *testing.T, srv MailServer) {
 			t.Errorf("listed %+v", f)
 		}
 		var buf bytes.Buffer
-		if err := h.Src.Fetch(context.Background(), f, &buf); err != nil {
+		if err := h.Src.Fetch(h.Context(), f, &buf); err != nil {
 			t.Fatal(err)
 		}
 		if buf.String() != body {
@@ -155,12 +155,12 @@ func RunMail(t *testing.T, srv MailServer) {
 		h := SetupMail(t, srv)
 		body := strings.Repeat(ReturnsFile(5001, "big"), 20000) // ~0.5 MB
 		h.Deliver(Mail{Files: []MailFile{{"big.csv", body}}}, time.Hour)
-		files, err := h.Src.List(context.Background())
+		files, err := h.Src.List(h.Context())
 		if err != nil || len(files) != 1 || files[0].Size != int64(len(body)) {
 			t.Fatalf("list: %v %+v", err, files)
 		}
 		var buf bytes.Buffer
-		if err := h.Src.Fetch(context.Background(), files[0], &buf); err != nil {
+		if err := h.Src.Fetch(h.Context(), files[0], &buf); err != nil {
 			t.Fatal(err)
 		}
 		if buf.String() != body {
@@ -265,7 +265,7 @@ func RunMail(t *testing.T, srv MailServer) {
 		if n := h.QueryInt("SELECT count(*) FROM ledger_events WHERE kind = 'REVERSE'"); n != 1 {
 			t.Errorf("%d reversals; want good.csv's only", n)
 		}
-		ctx := context.Background()
+		ctx := h.Context()
 		hostile := ingest.File{Name: "../escape.csv", Path: "../escape.csv"}
 		for _, err := range []error{
 			h.Src.Fetch(ctx, hostile, io.Discard),
@@ -323,7 +323,8 @@ func RunMail(t *testing.T, srv MailServer) {
 	t.Run("IncludeAndExcludeDecideWhichAttachmentsAreTaken", func(t *testing.T) {
 		t.Parallel()
 		h := SetupMail(t, srv, func(c *config.Source) { c.Include = []string{"*.csv"} })
-		h.Deliver(Mail{Files: []MailFile{{"returns.csv", ReturnsFile(5001, "r")}, {"logo.png", "\x89PNG not a file for us"}}}, time.Hour)
+		id := h.Deliver(Mail{Files: []MailFile{{"returns.csv", ReturnsFile(5001, "r")}, {"logo.png", "\x89PNG not a file for us"},
+			{"notes.txt", ReturnsFile(5002, "not included")}}}, time.Hour)
 		h.Poll()
 		rep := h.Poll()
 		h.WantStatus(rep, "returns.csv", outcome.Completed)
@@ -331,6 +332,10 @@ func RunMail(t *testing.T, srv MailServer) {
 			t.Errorf("report %+v; want returns.csv only", rep.Files)
 		}
 		h.WantMailbox(h.Cfg.ProcessedMailbox, 1)
+		text, _ := h.WantReplyText(acmeSender, id, "result_returns_*.csv")
+		if want := "ignored: logo.png (image), notes.txt (matches no include pattern: *.csv)"; !strings.Contains(text, want) {
+			t.Errorf("the reply does not say %q:\n%s", want, text)
+		}
 	})
 
 	t.Run("AfterDeleteDeletesTheMessage", func(t *testing.T) {
@@ -461,7 +466,7 @@ func RunMail(t *testing.T, srv MailServer) {
 		kept := h.WantMailbox(h.Cfg.QuarantineMailbox, 1)
 		var size int64
 		var name string
-		if err := h.db.QueryRow(context.Background(), "SELECT size, name FROM received_files WHERE id = $1",
+		if err := h.db.QueryRow(h.Context(), "SELECT size, name FROM received_files WHERE id = $1",
 			refused.Result.FileID).Scan(&size, &name); err != nil {
 			t.Fatal(err)
 		}
@@ -595,6 +600,52 @@ Content-Transfer-Encoding: base64
 		h.WantReply(acmeSender, id, "result_b_*.csv")
 	})
 
+	t.Run("AMessageDeliveredTwiceIsAppliedAndAnsweredOnceAndItsCopiesMovedWithIt", func(t *testing.T) {
+		t.Parallel()
+		h := SetupMail(t, srv)
+		const id = "7F3A9C2E-4B1D-4E8F-A6C5-D2B1E0F9A8C7@acme.example"
+		raw := CorpusMessage(t, "apple-mail-smime-inline-csv.eml")
+		// To and Cc both routed to the mailbox: delivered once per recipient,
+		// each copy with its own trace headers; and a copy the client saved.
+		h.Deliver(Mail{Raw: "Delivered-To: " + AcmeAddress + "\r\nReceived: from mx.platform.example by imap.platform.example; " +
+			"Wed, 18 Mar 2026 16:02:13 +0100\r\n" + raw}, 3*time.Hour)
+		h.Deliver(Mail{Raw: "Delivered-To: returns@platform.example\r\nReceived: from mx.platform.example by imap.platform.example; " +
+			"Wed, 18 Mar 2026 16:02:14 +0100\r\n" + raw}, 3*time.Hour)
+		h.Deliver(Mail{Raw: raw}, 2*time.Hour)
+		// Another message reusing the Message-ID with other bytes is not a copy.
+		reused := strings.Replace(raw, "5002,RETURNED,apple-inline", "5003,RETURNED,apple-reused", 1)
+		h.Deliver(Mail{Raw: reused}, time.Hour)
+		h.Poll()
+		rep := h.Poll()
+		var taken []string
+		for _, f := range rep.Files {
+			taken = append(taken, f.Name+" "+f.Status)
+		}
+		if want := []string{"returns.csv COMPLETED", "returns.csv COMPLETED"}; !slices.Equal(taken, want) {
+			t.Errorf("report %q; want %q: the delivered message once, and the other message", taken, want)
+		}
+		if n := h.RepliesTo(id); n != 2 {
+			t.Errorf("%d replies; want one for the message delivered three times, one for the other", n)
+		}
+		for _, action := range []int{5002, 5003} {
+			if n := h.QueryInt("SELECT count(*) FROM ledger_events WHERE action_id = $1 AND kind = 'REVERSE'", action); n != 1 {
+				t.Errorf("%d reversals of %d", n, action)
+			}
+		}
+		if n := h.QueryInt("SELECT count(*) FROM received_files WHERE name = 'returns.csv'"); n != 2 {
+			t.Errorf("%d files received; want 2", n)
+		}
+		h.WantMailbox(h.Cfg.Mailbox, 0)
+		for _, m := range h.WantMailbox(h.Cfg.ProcessedMailbox, 4) {
+			if !m.Seen {
+				t.Error("a moved copy is not \\Seen")
+			}
+		}
+		if rep := h.Poll(); len(rep.Files) != 0 {
+			t.Errorf("third poll: %+v", rep.Files)
+		}
+	})
+
 	t.Run("AQuarantinedAttachmentSendsItsMessageToQuarantine", func(t *testing.T) {
 		t.Parallel()
 		h := SetupMail(t, srv)
@@ -651,6 +702,8 @@ Content-Transfer-Encoding: base64
 			}
 		}
 	})
+
+	runMailCorpus(t, srv)
 
 	t.Run("AnUntrustedCertificateIsRefused", func(t *testing.T) {
 		t.Parallel()
@@ -719,7 +772,11 @@ func SetupMail(t *testing.T, srv MailServer, edits ...func(*config.Source)) *Mai
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { smtp.Stop() })
+	t.Cleanup(func() {
+		if err := smtp.Stop(); err != nil {
+			t.Error(err)
+		}
+	})
 	h.SMTP = smtp
 	h.SMTPConfig = &config.SMTP{Address: smtp.Addr, TLS: config.TLSImplicit, CAFile: smtp.CAFile,
 		Username: smtp.User, PasswordEnv: config.SecretFromEnv(smtp.Password),
@@ -727,6 +784,34 @@ func SetupMail(t *testing.T, srv MailServer, edits ...func(*config.Source)) *Mai
 	h.Cfg = &src
 	h.Src = srv.NewSource(t, h.Cfg, h.SMTPConfig)
 	return h
+}
+
+// MailTimeout bounds each call a mail test makes to the source or the
+// poller: a server that hangs fails the test with a message instead of
+// stalling the run.
+const MailTimeout = 2 * time.Minute
+
+// Context is the context of one call of the test to the source or the
+// poller: it ends with the test, or after MailTimeout.
+func (h *MailHarness) Context() context.Context {
+	ctx, cancel := context.WithTimeout(h.t.Context(), MailTimeout)
+	h.t.Cleanup(cancel)
+	return ctx
+}
+
+// Poll polls the source and fails the test on an error.
+func (h *MailHarness) Poll() poller.PollReport {
+	h.t.Helper()
+	rep, err := h.PollWith(h.Src)
+	if err != nil {
+		h.t.Fatalf("poll: %v", err)
+	}
+	return rep
+}
+
+// PollWith polls src (a wrapper of Src) under the source's config, within MailTimeout.
+func (h *MailHarness) PollWith(src ingest.Source) (poller.PollReport, error) {
+	return h.Poller.PollOnce(h.Context(), src, h.Cfg, poller.PollOptions{})
 }
 
 // Restart replaces the source with a new one, as a restarted daemon has: what
@@ -867,6 +952,13 @@ func (h *MailHarness) WantRefused(rep poller.PollReport, code outcome.Quarantine
 func (h *MailHarness) WantReply(to, inReplyTo, name string) string {
 	// name is a pattern: result files are named by the received file's id too.
 	h.t.Helper()
+	_, attachment := h.WantReplyText(to, inReplyTo, name)
+	return attachment
+}
+
+// WantReplyText is WantReply, returning the reply's text as well.
+func (h *MailHarness) WantReplyText(to, inReplyTo, name string) (text, attachment string) {
+	h.t.Helper()
 	deadline := time.Now().Add(10 * time.Second)
 	var seen []string
 	for {
@@ -878,21 +970,23 @@ func (h *MailHarness) WantReply(to, inReplyTo, name string) string {
 			}
 			ids, _ := r.Header.MsgIDList("In-Reply-To")
 			rcpts, _ := r.Header.AddressList("To")
+			text = ""
 			for {
 				p, err := r.NextPart()
 				if err != nil {
 					break
 				}
+				body, _ := io.ReadAll(p.Body)
 				ah, ok := p.Header.(*mail.AttachmentHeader)
 				if !ok {
+					text += string(body)
 					continue
 				}
 				fn, _ := ah.Filename()
-				body, _ := io.ReadAll(p.Body)
 				seen = append(seen, fmt.Sprintf("%s to %v in reply to %v", fn, m.To, ids))
 				if matched, _ := path.Match(name, fn); matched && slices.Equal(m.To, []string{to}) && len(rcpts) == 1 && rcpts[0].Address == to &&
 					(inReplyTo == "" || slices.Equal(ids, []string{inReplyTo})) {
-					return string(body)
+					return text, string(body)
 				}
 			}
 		}
@@ -901,6 +995,22 @@ func (h *MailHarness) WantReply(to, inReplyTo, name string) string {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
+}
+
+// RepliesTo counts the mails sent in reply to the message inReplyTo.
+func (h *MailHarness) RepliesTo(inReplyTo string) int {
+	h.t.Helper()
+	n := 0
+	for _, m := range h.SMTP.Mail() {
+		r, err := mail.CreateReader(bytes.NewReader(m.Data))
+		if err != nil {
+			h.t.Fatalf("a sent mail does not parse: %v\n%s", err, m.Data)
+		}
+		if ids, _ := r.Header.MsgIDList("In-Reply-To"); slices.Equal(ids, []string{inReplyTo}) {
+			n++
+		}
+	}
+	return n
 }
 
 // NoMailSent fails the test if any mail was sent.

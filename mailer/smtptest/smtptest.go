@@ -7,6 +7,7 @@ package smtptest
 import (
 	"crypto/tls"
 	"errors"
+	"fmt"
 	"io"
 	"log"
 	"net"
@@ -37,11 +38,12 @@ type Server struct {
 	CAFile       string // PEM of the CA that signed the server's certificate
 	Dir          string
 
-	srv  *smtp.Server
-	wg   sync.WaitGroup
-	mu   sync.Mutex
-	mail []Mail
-	got  chan struct{} // signalled on each received mail
+	srv       *smtp.Server
+	listeners []net.Listener
+	wg        sync.WaitGroup
+	mu        sync.Mutex
+	mail      []Mail
+	got       chan struct{} // signalled on each received mail
 }
 
 // Start starts a server on two free loopback ports.
@@ -84,7 +86,8 @@ func Start() (*Server, error) {
 		return fail(err)
 	}
 	s.StartTLSAddr, s.Addr = plain.Addr().String(), implicit.Addr().String()
-	for _, ln := range []net.Listener{plain, tls.NewListener(implicit, tlsCfg)} {
+	s.listeners = []net.Listener{plain, tls.NewListener(implicit, tlsCfg)}
+	for _, ln := range s.listeners {
 		s.wg.Add(1)
 		go func() {
 			defer s.wg.Done()
@@ -94,10 +97,29 @@ func Start() (*Server, error) {
 	return s, nil
 }
 
-// Stop closes the server and its connections and removes its folder.
+// stopTimeout bounds how long Stop waits for the accept loops to end.
+const stopTimeout = 10 * time.Second
+
+// Stop closes the server and its connections and removes its folder. It
+// closes the listeners itself: go-smtp's Close closes only the listeners
+// whose Serve has begun, so a Stop right after Start would leave a loop that
+// starts later accepting for ever. A loop that still does not end within
+// stopTimeout is an error, not a hang.
 func (s *Server) Stop() error {
 	err := s.srv.Close()
-	s.wg.Wait()
+	if errors.Is(err, smtp.ErrServerClosed) {
+		err = nil
+	}
+	for _, ln := range s.listeners {
+		ln.Close()
+	}
+	done := make(chan struct{})
+	go func() { s.wg.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(stopTimeout):
+		err = errors.Join(err, fmt.Errorf("smtptest: the server's accept loops did not end within %s of Stop", stopTimeout))
+	}
 	os.RemoveAll(s.Dir)
 	return err
 }

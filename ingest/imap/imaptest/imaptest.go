@@ -25,6 +25,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -156,8 +157,9 @@ func StartInProcess(opts InProcessOptions) (*Server, error) {
 		return nil, err
 	}
 	s.StartTLSAddr, s.Addr = plain.Addr().String(), implicit.Addr().String()
+	listeners := []net.Listener{plain, tls.NewListener(implicit, tlsCfg)}
 	var wg sync.WaitGroup
-	for _, ln := range []net.Listener{plain, tls.NewListener(implicit, tlsCfg)} {
+	for _, ln := range listeners {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
@@ -165,11 +167,42 @@ func StartInProcess(opts InProcessOptions) (*Server, error) {
 		}()
 	}
 	s.stop = func() error {
-		err := srv.Close()
-		wg.Wait()
-		return err
+		// imapserver's Close closes only the listeners whose Serve has begun
+		// (a Serve after it returns at once, leaving its listener open): the
+		// listeners are ours to close.
+		var closeErr error
+		var closed sync.WaitGroup
+		closed.Add(1)
+		go func() {
+			defer closed.Done()
+			closeErr = srv.Close()
+			for _, ln := range listeners {
+				ln.Close()
+			}
+			wg.Wait()
+		}()
+		if err := waitWithin(&closed, stopTimeout, "the in-process server"); err != nil {
+			return err
+		}
+		return closeErr
 	}
 	return s, nil
+}
+
+// stopTimeout bounds how long Stop waits for a server to end: a server that
+// does not is an error, not a hang.
+const stopTimeout = 10 * time.Second
+
+// waitWithin waits for wg, or fails after d.
+func waitWithin(wg *sync.WaitGroup, d time.Duration, what string) error {
+	done := make(chan struct{})
+	go func() { wg.Wait(); close(done) }()
+	select {
+	case <-done:
+		return nil
+	case <-time.After(d):
+		return fmt.Errorf("imaptest: %s did not end within %s of Stop", what, d)
+	}
 }
 
 // StartDovecot starts Debian's Dovecot (Dovecot) on two free loopback ports
@@ -337,7 +370,12 @@ func freePorts(n int) ([]int, error) {
 	return ports, nil
 }
 
-// admin runs fn on a fresh logged-in connection (implicit TLS, the server's CA).
+// adminTimeout bounds one admin session (Append, Messages ...): a server that
+// hangs fails the test's call instead of stalling the run.
+const adminTimeout = time.Minute
+
+// admin runs fn on a fresh logged-in connection (implicit TLS, the server's
+// CA), closing the connection if it takes longer than adminTimeout.
 func (s *Server) admin(fn func(*imapclient.Client) error) error {
 	c, err := imapclient.DialTLS(s.Addr, &imapclient.Options{
 		TLSConfig: &tls.Config{RootCAs: s.ca.Pool(), ServerName: "127.0.0.1"},
@@ -347,13 +385,22 @@ func (s *Server) admin(fn func(*imapclient.Client) error) error {
 		return err
 	}
 	defer c.Close()
-	if err := c.Login(s.User, s.Password).Wait(); err != nil {
-		return err
+	var expired atomic.Bool
+	watchdog := time.AfterFunc(adminTimeout, func() { expired.Store(true); c.Close() })
+	defer watchdog.Stop()
+	err = func() error {
+		if err := c.Login(s.User, s.Password).Wait(); err != nil {
+			return err
+		}
+		if err := fn(c); err != nil {
+			return err
+		}
+		return c.Logout().Wait()
+	}()
+	if err != nil && expired.Load() {
+		return fmt.Errorf("imaptest: the server did not answer within %s: %w", adminTimeout, err)
 	}
-	if err := fn(c); err != nil {
-		return err
-	}
-	return c.Logout().Wait()
+	return err
 }
 
 // Append puts msg into mailbox (created if missing) with the arrival time
