@@ -86,6 +86,15 @@ type Schedules struct {
 	// Report builds and mails the daily processing report (SPEC §7).
 	// Default: "0 7 * * *", 07:00 UTC.
 	Report string `yaml:"report"`
+	// AutoApprove approves the inquiries due under the brands' automatic
+	// approval rules, as returnsd inquiries auto-approve does. Hourly is
+	// enough: a rule counts days. Default: "20 * * * *", between the
+	// lifecycle and auto-resolution.
+	AutoApprove string `yaml:"auto_approve"`
+	// Notify mails partners the changes of their inquiries not yet told, as
+	// returnsd inquiries notify does; a mail that fails is tried again on a
+	// later run, up to an hour apart. Default: "* * * * *", every minute.
+	Notify string `yaml:"notify"`
 }
 
 // HTTP configures the daemon's operations listener.
@@ -201,6 +210,21 @@ type PartnerContract struct {
 	PayoutDelayDays *int `yaml:"payout_delay_days"`
 	// Payouts replace trackers' payout rules for this partner. Default: none.
 	Payouts []PartnerPayout `yaml:"payouts"`
+	// Contact is the e-mail address the partner is told at about each change
+	// of its inquiries with this brand (mailed through the smtp section).
+	// Default: none, the partner is not mailed (its status file is
+	// returnsd export inquiries --partner).
+	Contact string `yaml:"contact"`
+	// Inquiries are the partner's own inquiry terms.
+	Inquiries PartnerInquiries `yaml:"inquiries"`
+}
+
+// PartnerInquiries are a partner's own terms for its action inquiries.
+type PartnerInquiries struct {
+	// AutoApprove replaces the brand's automatic approval rule for this
+	// partner's inquiries (off: true exempts the partner from the brand's).
+	// Default: the brand's rule.
+	AutoApprove *AutoApprove `yaml:"auto_approve"`
 }
 
 // PartnerPayout is a partner's own payout rule for one of the brand's trackers.
@@ -222,6 +246,37 @@ type Inquiries struct {
 	// AutoResolve declines open inquiries whose order is already tracked.
 	// Default: false.
 	AutoResolve bool `yaml:"auto_resolve"`
+	// AutoApprove approves NEW inquiries the brand has not resolved in time.
+	// Default: none, every inquiry waits for the brand.
+	AutoApprove *AutoApprove `yaml:"auto_approve"`
+	// ResolutionDeadline is how long after its submission an inquiry may stay
+	// open before the exports flag it (on the brand's wall clock, like the
+	// window). Default: 12w.
+	ResolutionDeadline Duration `yaml:"resolution_deadline"`
+}
+
+// AutoApprove is an automatic approval rule: a NEW inquiry of one of Types that
+// the brand has not resolved After its submission is approved as VALID, with
+// its Expected Payout (else the contract's payout), exactly as a VALID row of a
+// resolution file would approve it.
+type AutoApprove struct {
+	// After is how long after the submission (or the partner's completion of
+	// an INCOMPLETE inquiry) the inquiry is approved, on the brand's wall
+	// clock: "30d" is 30 calendar days. Required (unless Off).
+	After Duration `yaml:"after"`
+	// Types are the inquiry types approved: UNTRACKED, INCORRECT, DECLINED.
+	// Default: [UNTRACKED].
+	Types []string `yaml:"types"`
+	// MaxPayout: an inquiry whose payout is more waits for the brand.
+	// Default: none.
+	MaxPayout string `yaml:"max_payout"`
+	// MonthlyCap bounds what the rule approves for one partner in a calendar
+	// month of the brand's timezone, taken in order of submission; what does
+	// not fit waits for a later month's room, or the brand. Default: none.
+	MonthlyCap string `yaml:"monthly_cap"`
+	// Off, in a partner's terms only, exempts the partner from the brand's
+	// rule: its inquiries wait for the brand. Default: false.
+	Off bool `yaml:"off"`
 }
 
 // Window is a span after an order date.
@@ -415,6 +470,8 @@ const (
 	DefaultLifecycleSchedule   = "5 * * * *"
 	DefaultAutoResolveSchedule = "35 * * * *"
 	DefaultReportSchedule      = "0 7 * * *"
+	DefaultAutoApproveSchedule = "20 * * * *"
+	DefaultNotifySchedule      = "* * * * *"
 	DefaultListen              = "127.0.0.1:8080"
 	DefaultMailbox             = "INBOX"
 	DefaultProcessedMailbox    = "Processed"
@@ -424,6 +481,7 @@ const (
 var (
 	defaultInquiryMin  = Duration{Time: 24 * time.Hour}
 	defaultInquiryMax  = Duration{Months: 3}
+	defaultDeadline    = Duration{Days: 7 * 12}
 	defaultTimeout     = Duration{Time: time.Minute}
 	defaultMinAge      = Duration{Time: time.Minute}
 	defaultStableWait  = Duration{Time: 10 * time.Second}
@@ -449,6 +507,8 @@ func (c *Config) WithDefaults() *Config {
 	out.Schedules.Lifecycle = cmp.Or(c.Schedules.Lifecycle, DefaultLifecycleSchedule)
 	out.Schedules.AutoResolve = cmp.Or(c.Schedules.AutoResolve, DefaultAutoResolveSchedule)
 	out.Schedules.Report = cmp.Or(c.Schedules.Report, DefaultReportSchedule)
+	out.Schedules.AutoApprove = cmp.Or(c.Schedules.AutoApprove, DefaultAutoApproveSchedule)
+	out.Schedules.Notify = cmp.Or(c.Schedules.Notify, DefaultNotifySchedule)
 	out.HTTP.Listen = cmp.Or(c.HTTP.Listen, DefaultListen)
 	if out.ShutdownTimeout.IsZero() {
 		out.ShutdownTimeout = defaultShutdown
@@ -467,6 +527,18 @@ func (c *Config) WithDefaults() *Config {
 		}
 		if w.Max.IsZero() {
 			w.Max = defaultInquiryMax
+		}
+		k := &out.Brands[i].Contract
+		if k.Inquiries.ResolutionDeadline.IsZero() {
+			k.Inquiries.ResolutionDeadline = defaultDeadline
+		}
+		k.Inquiries.AutoApprove = k.Inquiries.AutoApprove.withDefaults()
+		if len(k.Partners) > 0 {
+			k.Partners = slices.Clone(k.Partners)
+			for j := range k.Partners {
+				pi := &k.Partners[j].Inquiries
+				pi.AutoApprove = pi.AutoApprove.withDefaults()
+			}
 		}
 	}
 
@@ -546,6 +618,44 @@ func (b *Brand) Location() *time.Location {
 		return loc
 	}
 	return time.UTC
+}
+
+// withDefaults is a copy of the rule with its default types; nil stays nil.
+func (a *AutoApprove) withDefaults() *AutoApprove {
+	if a == nil {
+		return nil
+	}
+	out := *a
+	if len(out.Types) == 0 && !out.Off {
+		out.Types = []string{"UNTRACKED"}
+	}
+	return &out
+}
+
+// AutoApproveBrands are the brands with an automatic approval rule, their own
+// or a partner's: those the auto-approval job runs for.
+func (c *Config) AutoApproveBrands() []string {
+	var brands []string
+	for _, b := range c.Brands {
+		if b.HasAutoApproval() {
+			brands = append(brands, b.ID)
+		}
+	}
+	return brands
+}
+
+// HasAutoApproval reports whether some inquiry of the brand can be approved
+// automatically: the brand or one of its partners has a rule that is not off.
+func (b *Brand) HasAutoApproval() bool {
+	if a := b.Contract.Inquiries.AutoApprove; a != nil && !a.Off {
+		return true
+	}
+	for _, p := range b.Contract.Partners {
+		if a := p.Inquiries.AutoApprove; a != nil && !a.Off {
+			return true
+		}
+	}
+	return false
 }
 
 // AutoResolveBrands are the brands whose inquiries are auto-resolved: those

@@ -560,7 +560,8 @@ smtp:
 	if drop.StableWait.String() != "10s" || ftp.StableWait.String() != "10s" || !inbox.StableWait.IsZero() {
 		t.Errorf("stable_wait = %s (localdir), %s (ftp), %s (imap); want 10s, 10s and none", drop.StableWait, ftp.StableWait, inbox.StableWait)
 	}
-	if c.Schedules != (Schedules{Lifecycle: "5 * * * *", AutoResolve: "35 * * * *", Report: "0 7 * * *"}) {
+	if c.Schedules != (Schedules{Lifecycle: "5 * * * *", AutoResolve: "35 * * * *", Report: "0 7 * * *",
+		AutoApprove: "20 * * * *", Notify: "* * * * *"}) {
 		t.Errorf("schedules = %+v", c.Schedules)
 	}
 	if c.HTTP.Listen != "127.0.0.1:8080" || c.ShutdownTimeout.String() != "1m" {
@@ -575,6 +576,8 @@ schedules:
   lifecycle: "*/10 * * * *"
   auto_resolve: "@hourly"
   report: "CRON_TZ=Europe/Berlin 0 6 * * *"
+  auto_approve: "0 */2 * * *"
+  notify: "@every 30s"
 http:
   listen: ${LISTEN:-:9090}
 shutdown_timeout: 2m
@@ -583,7 +586,8 @@ shutdown_timeout: 2m
 	if err != nil {
 		t.Fatal(err)
 	}
-	if c.Schedules != (Schedules{Lifecycle: "*/10 * * * *", AutoResolve: "@hourly", Report: "CRON_TZ=Europe/Berlin 0 6 * * *"}) {
+	if c.Schedules != (Schedules{Lifecycle: "*/10 * * * *", AutoResolve: "@hourly", Report: "CRON_TZ=Europe/Berlin 0 6 * * *",
+		AutoApprove: "0 */2 * * *", Notify: "@every 30s"}) {
 		t.Errorf("schedules = %+v", c.Schedules)
 	}
 	if c.HTTP.Listen != ":9090" || c.ShutdownTimeout.String() != "2m" {
@@ -600,4 +604,45 @@ shutdown_timeout: 2m
 			t.Errorf("Load error = %v", err)
 		}
 	})
+}
+
+func TestLoadReadsInquiryTerms(t *testing.T) {
+	t.Parallel()
+	y := strings.Replace(minimal, "    contract: {locking_days: 30}\n", `    contract:
+      locking_days: 30
+      inquiries:
+        accept: true
+        auto_approve: {after: 30d, types: [UNTRACKED, DECLINED], max_payout: "50.00", monthly_cap: "500.00"}
+        resolution_deadline: 8w
+      partners:
+        - partner: 77
+          contact: claims@partner77.example
+          inquiries:
+            auto_approve: {after: 2w}
+        - partner: 78
+          inquiries:
+            auto_approve: {off: true}
+`, 1) + `
+smtp:
+  address: smtp.platform.example:465
+  from: returns@platform.example
+`
+	c, err := Load(strings.NewReader(y), env(nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	k := c.Brands[0].Contract
+	a := k.Inquiries.AutoApprove
+	if a == nil || a.After != MustParseDuration("30d") || strings.Join(a.Types, ",") != "UNTRACKED,DECLINED" ||
+		a.MaxPayout != "50.00" || a.MonthlyCap != "500.00" || k.Inquiries.ResolutionDeadline != MustParseDuration("8w") {
+		t.Errorf("inquiries = %+v, auto_approve = %+v", k.Inquiries, a)
+	}
+	p77, p78 := k.Partners[0], k.Partners[1]
+	if p77.Contact != "claims@partner77.example" || p77.Inquiries.AutoApprove.After != MustParseDuration("14d") ||
+		strings.Join(p77.Inquiries.AutoApprove.Types, ",") != "UNTRACKED" {
+		t.Errorf("partner 77 = %+v, its rule %+v", p77, p77.Inquiries.AutoApprove)
+	}
+	if !p78.Inquiries.AutoApprove.Off {
+		t.Errorf("partner 78's rule = %+v, want off", p78.Inquiries.AutoApprove)
+	}
 }

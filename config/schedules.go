@@ -8,12 +8,14 @@ import (
 	"github.com/returnsd/returnsd/schedules"
 )
 
-// Names of the daemon's jobs in Jobs. The first three are the YAML keys of
-// their schedules.
+// Names of the daemon's jobs in Jobs. All but the polls' prefix are the YAML
+// keys of their schedules.
 const (
 	JobLifecycle   = "lifecycle"
 	JobAutoResolve = "auto_resolve"
 	JobReport      = "report"
+	JobAutoApprove = "auto_approve"
+	JobNotify      = "notify"
 	JobPollPrefix  = "poll:" // followed by the source's name
 )
 
@@ -68,6 +70,8 @@ func (s *Schedules) named() []namedSchedule {
 		{JobLifecycle, s.Lifecycle},
 		{JobAutoResolve, s.AutoResolve},
 		{JobReport, s.Report},
+		{JobAutoApprove, s.AutoApprove},
+		{JobNotify, s.Notify},
 	}
 }
 

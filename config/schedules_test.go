@@ -19,7 +19,7 @@ func TestJobs(t *testing.T) {
 		for _, j := range jobs {
 			names = append(names, j.Name)
 		}
-		want := "lifecycle auto_resolve report poll:drop poll:acme-sftp poll:globex-ftp poll:inbox"
+		want := "lifecycle auto_resolve report auto_approve notify poll:drop poll:acme-sftp poll:globex-ftp poll:inbox"
 		if got := strings.Join(names, " "); got != want {
 			t.Errorf("jobs = %s, want %s", got, want)
 		}

@@ -102,6 +102,14 @@ func (v *validator) smtp(c *Config) {
 		if imapSource != "" {
 			v.addf("smtp", "is required: imap source %s mails its result files back to their senders", imapSource)
 		}
+		for i, b := range c.Brands {
+			for j, p := range b.Contract.Partners {
+				if p.Contact != "" {
+					v.addf(fmt.Sprintf("brands[%d].contract.partners[%d].contact", i, j),
+						"is mailed through the smtp section, which is not configured")
+				}
+			}
+		}
 		return
 	}
 	if s.Address == "" {

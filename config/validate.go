@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/mail"
 	"path"
 	"regexp"
 	"strconv"
@@ -122,6 +123,15 @@ func (v *validator) brand(b *Brand, p string, seen map[string]bool) {
 	} else if ref := time.Date(2001, 1, 31, 0, 0, 0, 0, time.UTC); w.Min.AddTo(ref, nil).After(w.Max.AddTo(ref, nil)) {
 		v.addf(cp+".inquiries.window", "min %s is after max %s", w.Min, w.Max)
 	}
+	if d := k.Inquiries.ResolutionDeadline; d.IsZero() {
+		v.add(cp+".inquiries.resolution_deadline", "must be more than 0")
+	}
+	if a := k.Inquiries.AutoApprove; a != nil {
+		if a.Off {
+			v.add(cp+".inquiries.auto_approve.off", "only applies to a partner's rule (contract.partners[].inquiries.auto_approve); leave out auto_approve instead")
+		}
+		v.autoApprove(a, cp+".inquiries.auto_approve")
+	}
 
 	ids := map[int64]bool{}
 	for j, t := range b.Trackers {
@@ -191,6 +201,14 @@ func (v *validator) partners(b *Brand, p string) {
 		if pc.PayoutDelayDays != nil && *pc.PayoutDelayDays < 0 {
 			v.addf(pp+".payout_delay_days", "%d is negative", *pc.PayoutDelayDays)
 		}
+		if pc.Contact != "" {
+			if a, err := mail.ParseAddress(pc.Contact); err != nil || a.Name != "" {
+				v.addf(pp+".contact", "%q is not an e-mail address such as claims@partner.example", pc.Contact)
+			}
+		}
+		if a := pc.Inquiries.AutoApprove; a != nil {
+			v.autoApprove(a, pp+".inquiries.auto_approve")
+		}
 		trackers := map[int64]bool{}
 		for j, po := range pc.Payouts {
 			op := fmt.Sprintf("%s.payouts[%d]", pp, j)
@@ -216,6 +234,37 @@ func (v *validator) partners(b *Brand, p string) {
 					v.add(op+".payout_fixed", moneyMessage(po.PayoutFixed, err))
 				}
 			}
+		}
+	}
+}
+
+// autoApprove checks an automatic approval rule, a brand's or a partner's.
+func (v *validator) autoApprove(a *AutoApprove, p string) {
+	if a.Off {
+		if !a.After.IsZero() || len(a.Types) > 0 || a.MaxPayout != "" || a.MonthlyCap != "" {
+			v.add(p, "off: true exempts the partner; it takes no other field")
+		}
+		return
+	}
+	if a.After.IsZero() {
+		v.add(p+".after", "is required: how long after the submission an inquiry is approved, e.g. 30d")
+	}
+	seen := map[string]bool{}
+	for i, t := range a.Types {
+		switch {
+		case t != "UNTRACKED" && t != "INCORRECT" && t != "DECLINED":
+			v.addf(fmt.Sprintf("%s.types[%d]", p, i), "%q is not UNTRACKED, INCORRECT or DECLINED", t)
+		case seen[t]:
+			v.addf(fmt.Sprintf("%s.types[%d]", p, i), "%q is listed twice", t)
+		}
+		seen[t] = true
+	}
+	for _, f := range []struct{ name, value string }{{"max_payout", a.MaxPayout}, {"monthly_cap", a.MonthlyCap}} {
+		if f.value == "" {
+			continue
+		}
+		if _, err := money.Parse(f.value, false); err != nil {
+			v.add(p+"."+f.name, moneyMessage(f.value, err))
 		}
 	}
 }

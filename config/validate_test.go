@@ -102,6 +102,44 @@ func TestValidate(t *testing.T) {
 			c.Brands[0].Contract.Inquiries.Window = Window{Min: MustParseDuration("2mo"), Max: MustParseDuration("7d")}
 		}, "brands[0].contract.inquiries.window: min 2mo is after max 1w"},
 
+		// Inquiries: automatic approval, the deadline, partners' contacts.
+		{"RequiresAnAutoApprovalDelay", func(c *Config) {
+			c.Brands[0].Contract.Inquiries.AutoApprove = &AutoApprove{Types: []string{"UNTRACKED"}}
+		}, "brands[0].contract.inquiries.auto_approve.after: is required"},
+		{"RejectsAnUnknownAutoApprovalType", func(c *Config) {
+			c.Brands[0].Contract.Inquiries.AutoApprove = &AutoApprove{After: MustParseDuration("30d"), Types: []string{"UNTRACKED", "LOST"}}
+		}, `brands[0].contract.inquiries.auto_approve.types[1]: "LOST" is not UNTRACKED, INCORRECT or DECLINED`},
+		{"RejectsAnAutoApprovalTypeListedTwice", func(c *Config) {
+			c.Brands[0].Contract.Inquiries.AutoApprove = &AutoApprove{After: MustParseDuration("30d"), Types: []string{"DECLINED", "DECLINED"}}
+		}, `brands[0].contract.inquiries.auto_approve.types[1]: "DECLINED" is listed twice`},
+		{"RejectsAMaxPayoutThatIsNotMoney", func(c *Config) {
+			c.Brands[0].Contract.Inquiries.AutoApprove = &AutoApprove{After: MustParseDuration("30d"), MaxPayout: "50.001"}
+		}, `brands[0].contract.inquiries.auto_approve.max_payout: "50.001" has more than 2 decimal places`},
+		{"RejectsAMonthlyCapThatIsNotMoney", func(c *Config) {
+			c.Brands[0].Contract.Inquiries.AutoApprove = &AutoApprove{After: MustParseDuration("30d"), MonthlyCap: "lots"}
+		}, `brands[0].contract.inquiries.auto_approve.monthly_cap: "lots" is not a decimal number`},
+		{"RejectsOffOnTheBrandsOwnRule", func(c *Config) {
+			c.Brands[0].Contract.Inquiries.AutoApprove = &AutoApprove{Off: true}
+		}, "brands[0].contract.inquiries.auto_approve.off: only applies to a partner's rule"},
+		{"RejectsAPartnerRuleThatIsOffAndSaysMore", func(c *Config) {
+			c.Brands[0].Contract.Partners = []PartnerContract{{Partner: 7, Inquiries: PartnerInquiries{
+				AutoApprove: &AutoApprove{Off: true, After: MustParseDuration("3d")}}}}
+		}, "brands[0].contract.partners[0].inquiries.auto_approve: off: true exempts the partner; it takes no other field"},
+		{"RequiresAPartnerRulesDelay", func(c *Config) {
+			c.Brands[0].Contract.Partners = []PartnerContract{{Partner: 7, Inquiries: PartnerInquiries{AutoApprove: &AutoApprove{}}}}
+		}, "brands[0].contract.partners[0].inquiries.auto_approve.after: is required"},
+		{"RejectsAZeroResolutionDeadline", func(c *Config) {
+			c.Brands[0].Contract.Inquiries.ResolutionDeadline = Duration{}
+		}, "brands[0].contract.inquiries.resolution_deadline: must be more than 0"},
+		{"RejectsAContactThatIsNotAnAddress", func(c *Config) {
+			c.Brands[0].Contract.Partners = []PartnerContract{{Partner: 7, Contact: "claims at partner"}}
+		}, `brands[0].contract.partners[0].contact: "claims at partner" is not an e-mail address`},
+		{"RequiresSMTPForAContact", func(c *Config) {
+			c.Sources = c.Sources[:3]
+			c.SMTP = SMTP{}
+			c.Brands[0].Contract.Partners = []PartnerContract{{Partner: 7, Contact: "claims@partner.example"}}
+		}, "brands[0].contract.partners[0].contact: is mailed through the smtp section, which is not configured"},
+
 		// Trackers.
 		{"RejectsADuplicateTrackerID", func(c *Config) { c.Brands[0].Trackers[1].ID = 1001 }, "brands[0].trackers[1].id: 1001 is used by another tracker of brand acme"},
 		{"RejectsANonPositiveTrackerID", func(c *Config) { c.Brands[0].Trackers[1].ID = 0 }, "brands[0].trackers[1].id: 0 is not a positive tracker id"},
@@ -239,6 +277,14 @@ func TestValidateAccepts(t *testing.T) {
 		{"SFTPWithAPasswordFromTheEnvironment", func(c *Config) {
 			c.Sources[1].PrivateKeyFile, c.Sources[1].PasswordEnv = "", SecretFromEnv("pw")
 		}},
+		{"AnAutoApprovalRuleWithCapsAndAPartnerExempt", func(c *Config) {
+			c.Brands[0].Contract.Inquiries.AutoApprove = &AutoApprove{After: MustParseDuration("30d"),
+				Types: []string{"UNTRACKED", "DECLINED"}, MaxPayout: "50.00", MonthlyCap: "500"}
+			c.Brands[0].Contract.Partners = []PartnerContract{
+				{Partner: 7, Contact: "claims@partner.example", Inquiries: PartnerInquiries{AutoApprove: &AutoApprove{Off: true}}},
+				{Partner: 8, Inquiries: PartnerInquiries{AutoApprove: &AutoApprove{After: MustParseDuration("2w")}}},
+			}
+		}},
 		{"DMARCWithAnAuthservID", func(c *Config) {
 			c.Sources[3].RequireDMARC, c.Sources[3].AuthservID = true, "mx.platform.example"
 		}},
@@ -293,4 +339,41 @@ func TestValidateCachesTheBrandLocation(t *testing.T) {
 			t.Errorf("Location() = %v", b.Location())
 		}
 	})
+}
+
+func TestAutoApprovalDefaults(t *testing.T) {
+	t.Parallel()
+	c := validConfig(t)
+	c.Brands[0].Contract.Inquiries.AutoApprove = &AutoApprove{After: MustParseDuration("30d")}
+	c.Brands[0].Contract.Partners = []PartnerContract{
+		{Partner: 7, Inquiries: PartnerInquiries{AutoApprove: &AutoApprove{After: MustParseDuration("5d"), Types: []string{"DECLINED"}}}},
+		{Partner: 8, Inquiries: PartnerInquiries{AutoApprove: &AutoApprove{Off: true}}},
+		{Partner: 9},
+	}
+	d := c.WithDefaults()
+	if err := d.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	acme := d.Brands[0].Contract
+	if got := acme.Inquiries.AutoApprove.Types; len(got) != 1 || got[0] != "UNTRACKED" {
+		t.Errorf("the brand's rule approves %v, want [UNTRACKED] by default", got)
+	}
+	if got := acme.Partners[0].Inquiries.AutoApprove.Types; len(got) != 1 || got[0] != "DECLINED" {
+		t.Errorf("partner 7's rule approves %v, want its own [DECLINED]", got)
+	}
+	if got := acme.Partners[1].Inquiries.AutoApprove; !got.Off || len(got.Types) != 0 {
+		t.Errorf("partner 8's exemption became %+v", got)
+	}
+	if acme.Partners[2].Inquiries.AutoApprove != nil {
+		t.Error("partner 9, with no rule of its own, got one")
+	}
+	if got := acme.Inquiries.ResolutionDeadline; got != MustParseDuration("12w") {
+		t.Errorf("resolution deadline %s, want 12w by default", got)
+	}
+	if c.Brands[0].Contract.Inquiries.AutoApprove.Types != nil {
+		t.Error("WithDefaults changed the config it copied")
+	}
+	if got := d.AutoApproveBrands(); len(got) != 1 || got[0] != "acme" {
+		t.Errorf("AutoApproveBrands = %v, want [acme]", got)
+	}
 }

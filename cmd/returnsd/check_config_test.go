@@ -25,6 +25,8 @@ func TestCheckConfig(t *testing.T) {
 			"lifecycle     5 * * * *   UTC   2026-03-08 07:05 +00:00 UTC",
 			"auto_resolve  35 * * * *  UTC   2026-03-08 06:35 +00:00 UTC",
 			"report        0 7 * * *   UTC   2026-03-08 07:00 +00:00 UTC",
+			"auto_approve  20 * * * *  UTC   2026-03-08 07:20 +00:00 UTC",
+			"notify        * * * * *   UTC   2026-03-08 06:31 +00:00 UTC",
 		}
 		checkLines(t, out, want)
 	})
@@ -47,6 +49,8 @@ log:
 			"lifecycle         5 * * * *                           UTC               2026-03-08 05:05 +00:00 UTC",
 			"auto_resolve      35 * * * *                          UTC               2026-03-08 05:35 +00:00 UTC",
 			"report            0 7 * * *                           UTC               2026-03-08 07:00 +00:00 UTC",
+			"auto_approve      20 * * * *                          UTC               2026-03-08 05:20 +00:00 UTC",
+			"notify            * * * * *                           UTC               2026-03-08 05:01 +00:00 UTC",
 			"poll:acme-drop    30 2 * * *                          America/New_York  2026-03-08 03:00 -04:00 EDT",
 			"poll:globex-drop  */5 * * * *                         Europe/Berlin     2026-03-08 06:05 +01:00 CET",
 			"poll:tokyo        CRON_TZ=Asia/Tokyo 0 9 * * MON-FRI  Asia/Tokyo        2026-03-09 09:00 +09:00 JST",
