@@ -13,9 +13,21 @@ import (
 // ImportInquiries loads partners' inquiry submissions (`returnsd import
 // inquiries`): each accepted row becomes a NEW inquiry for the brand to resolve.
 // A row is refused when the brand does not accept inquiries, when it comes
-// outside the window after its order date (by its Submission Date, else p.At), when
-// the partner already has an open inquiry for the order, or when its Inquiry Id
-// is already known. Accepted rows are APPLIED with a message; the outcome of every
+// outside the window after its order date (by its Submission Date, else p.At) —
+// for a DECLINED inquiry the window's max also counts from the reversal of the
+// partner's action for the order, and without such a reversed action it is
+// NO_REVERSED_ACTION —, when the partner already has an open inquiry for the
+// order, or when its Inquiry Id is already known.
+//
+// A row with the Id of an INCOMPLETE inquiry of the same partner, order and type
+// completes it: its details (date, tracker, amounts, note) are replaced by the
+// row's where the row gives them, it is NEW again, and its Auto Approval Date
+// counts from the resubmission. The window judges the new details at the
+// original submission. Any other known Id is INQUIRY_EXISTS.
+//
+// Every accepted row writes the inquiry's history (a submission, or INCOMPLETE
+// -> NEW), and a new inquiry under an automatic approval rule gets its Auto
+// Approval Date. Accepted rows are APPLIED with a message; the outcome of every
 // row is in the import's result file like any other file's.
 func (l *Ledger) ImportInquiries(ctx context.Context, p ApplyParams,
 	next func() (processors.Inquiry, error)) (Summary, error) {
@@ -48,7 +60,8 @@ func (l *Ledger) ImportInquiries(ctx context.Context, p ApplyParams,
 		err := runSteps(ctx, tx,
 			step{"check inquiries", checkInquiryImport, []any{brand, at}},
 			step{"one open inquiry per order", oneOpenInquiryPerOrder, nil},
-			step{"insert inquiries", insertInquiries, []any{brand, file}})
+			step{"insert inquiries", insertInquiries, []any{brand, file, at, p.Actor}},
+			step{"date automatic approvals", dateAutoApprovals, []any{brand}})
 		if err != nil {
 			return err
 		}
@@ -109,26 +122,35 @@ const localTime = `'YYYY-MM-DD HH24:MI'`
 
 // checkInquiryImport: $1 brand, $2 the clock. The window is added to the order
 // date's wall-clock time in the brand's timezone (3 months after Jan 31 is Apr 30).
+// A completion of an INCOMPLETE inquiry (completes: its id) is judged at the
+// original submission (asked).
 const checkInquiryImport = `
 CREATE TEMP TABLE work ON COMMIT DROP AS
 SELECT v.*,
     CASE WHEN v.verdict IS NULL THEN NULL WHEN v.verdict = 'INQUIRY_EXISTS' THEN 'DUPLICATE_ROW' ELSE 'REJECTED' END AS outcome,
     CASE v.verdict
         WHEN 'INQUIRIES_NOT_ACCEPTED' THEN v.brand_name || ' does not accept action inquiries'
-        WHEN 'INQUIRY_EXISTS' THEN CASE WHEN v.known
-            THEN 'Inquiry ' || v.inquiry_id || ' is already in the ledger'
-            ELSE 'Inquiry ' || v.inquiry_id || ' already appears on line ' || v.first_line END
+        WHEN 'INQUIRY_EXISTS' THEN CASE
+            WHEN v.first_line <> v.line THEN 'Inquiry ' || v.inquiry_id || ' already appears on line ' || v.first_line
+            WHEN v.known_status = 'INCOMPLETE' THEN 'Inquiry ' || v.inquiry_id || ' is INCOMPLETE; '
+                || 'a resubmission completes it only with its partner, Order Id and Type'
+            ELSE 'Inquiry ' || v.inquiry_id || ' is already in the ledger (' || v.known_status
+                || '); only an INCOMPLETE inquiry can be completed by a resubmission' END
         WHEN 'UNKNOWN_TRACKER' THEN 'Action Tracker ' || v.tracker_id || ' is not a tracker of this program'
         WHEN 'CURRENCY_MISMATCH' THEN 'Currency ' || v.currency || ' differs from the program''s currency ' || v.brand_currency
         WHEN 'FUTURE_DATE' THEN CASE WHEN v.transaction_date > $2::timestamptz
             THEN 'Transaction Date ' || to_char(v.transaction_date AT TIME ZONE v.timezone, ` + localTime + `) || ' is in the future'
             ELSE 'Submission Date ' || to_char(v.submitted AT TIME ZONE v.timezone, ` + localTime + `) || ' is in the future' END
-        WHEN 'INQUIRY_TOO_EARLY' THEN 'Submitted ' || to_char(v.submitted AT TIME ZONE v.timezone, ` + localTime + `)
+        WHEN 'NO_REVERSED_ACTION' THEN 'Type DECLINED: partner ' || v.partner_id || ' has no reversed action for order '
+            || v.oid || coalesce(' and Action Tracker ' || v.tracker_id, '') || '; send the inquiry as UNTRACKED or INCORRECT'
+        WHEN 'INQUIRY_TOO_EARLY' THEN 'Submitted ' || to_char(v.asked AT TIME ZONE v.timezone, ` + localTime + `)
             || '; inquiries for this order open at ' || to_char(v.opens AT TIME ZONE v.timezone, ` + localTime + `)
             || ', ' || interval_words(v.window_min) || ' after the order date'
-        WHEN 'INQUIRY_TOO_LATE' THEN 'Submitted ' || to_char(v.submitted AT TIME ZONE v.timezone, ` + localTime + `)
+        WHEN 'INQUIRY_TOO_LATE' THEN 'Submitted ' || to_char(v.asked AT TIME ZONE v.timezone, ` + localTime + `)
             || '; inquiries for this order closed at ' || to_char(v.closes AT TIME ZONE v.timezone, ` + localTime + `)
-            || ', ' || interval_words(v.window_max) || ' after the order date'
+            || ', ' || interval_words(v.window_max) || CASE WHEN v.reversed_at IS NULL THEN ' after the order date'
+                ELSE ' after the reversal of the partner''s action on '
+                    || to_char(v.reversed_at AT TIME ZONE v.timezone, ` + localTime + `) END
         WHEN 'INQUIRY_ALREADY_OPEN' THEN 'Partner ' || v.partner_id || ' already has an open inquiry ('
             || v.open_inquiry || ') for order ' || v.oid
         ELSE v.message
@@ -136,16 +158,20 @@ SELECT v.*,
 FROM (
     SELECT s.*, b.name AS brand_name, b.currency AS brand_currency, b.timezone,
         b.inquiry_window_min AS window_min, b.inquiry_window_max AS window_max,
-        w.opens, w.closes, e.id IS NOT NULL AS known, o.inquiry_id AS open_inquiry,
+        w.opens, greatest(w.closes, r.closes) AS closes, r.reversed_at, c.asked,
+        e.id IS NOT NULL AS known, e.status AS known_status, o.inquiry_id AS open_inquiry,
+        CASE WHEN c.completing THEN e.id END AS completes,
         CASE
             WHEN s.code IS NOT NULL THEN s.code
             WHEN NOT b.inquiries_accept THEN 'INQUIRIES_NOT_ACCEPTED'
-            WHEN e.id IS NOT NULL OR s.first_line <> s.line THEN 'INQUIRY_EXISTS'
+            WHEN s.first_line <> s.line THEN 'INQUIRY_EXISTS'
+            WHEN e.id IS NOT NULL AND NOT c.completing THEN 'INQUIRY_EXISTS'
             WHEN s.tracker_id IS NOT NULL AND t.id IS NULL THEN 'UNKNOWN_TRACKER'
             WHEN s.currency IS NOT NULL AND s.currency <> b.currency THEN 'CURRENCY_MISMATCH'
             WHEN s.transaction_date > $2::timestamptz OR s.submitted > $2::timestamptz THEN 'FUTURE_DATE'
-            WHEN s.submitted < w.opens THEN 'INQUIRY_TOO_EARLY'
-            WHEN s.submitted > w.closes THEN 'INQUIRY_TOO_LATE'
+            WHEN s.type = 'DECLINED' AND r.reversed_at IS NULL THEN 'NO_REVERSED_ACTION'
+            WHEN c.asked < w.opens THEN 'INQUIRY_TOO_EARLY'
+            WHEN c.asked > greatest(w.closes, r.closes) THEN 'INQUIRY_TOO_LATE'
             WHEN o.id IS NOT NULL THEN 'INQUIRY_ALREADY_OPEN'
         END AS verdict
     FROM (
@@ -160,8 +186,24 @@ FROM (
         ((s.transaction_date AT TIME ZONE b.timezone) + b.inquiry_window_max) AT TIME ZONE b.timezone AS closes) w
     LEFT JOIN trackers t ON t.brand_id = $1 AND t.id = s.tracker_id
     LEFT JOIN inquiries e ON e.brand_id = $1 AND e.inquiry_id = s.inquiry_id
+    CROSS JOIN LATERAL (SELECT
+        coalesce(e.status = 'INCOMPLETE' AND e.partner_id = s.partner_id AND e.oid = s.oid AND e.type = s.type, false) AS completing) c0
+    CROSS JOIN LATERAL (SELECT c0.completing,
+        CASE WHEN c0.completing THEN e.submitted_at ELSE s.submitted END AS asked) c
+    -- A DECLINED inquiry is about the partner's action for the order that the
+    -- brand reversed: the window's max also runs from its latest reversal.
+    LEFT JOIN LATERAL (
+        SELECT x.reversed_at, ((x.reversed_at AT TIME ZONE b.timezone) + b.inquiry_window_max) AT TIME ZONE b.timezone AS closes
+        FROM (
+            SELECT max(ev.at) AS reversed_at
+            FROM actions a JOIN ledger_events ev ON ev.action_id = a.id AND ev.new_state = 'REVERSED'
+            WHERE s.type = 'DECLINED' AND a.brand_id = $1 AND a.oid = s.oid AND a.partner_id = s.partner_id
+                AND a.state = 'REVERSED' AND (coalesce(s.tracker_id, CASE WHEN c0.completing THEN e.tracker_id END) IS NULL
+                    OR a.tracker_id = coalesce(s.tracker_id, CASE WHEN c0.completing THEN e.tracker_id END))
+        ) x
+    ) r ON true
     LEFT JOIN inquiries o ON o.brand_id = $1 AND o.partner_id = s.partner_id AND o.oid = s.oid
-        AND o.status IN ('NEW', 'INCOMPLETE')
+        AND o.status IN ('NEW', 'INCOMPLETE') AND o.inquiry_id <> s.inquiry_id
 ) v`
 
 // oneOpenInquiryPerOrder refuses the later of two rows of one file that would open
@@ -175,25 +217,59 @@ FROM (
 ) f
 WHERE w.line = f.line AND f.first <> f.line`
 
-// insertInquiries: $1 brand, $2 file.
+// insertInquiries: $1 brand, $2 file, $3 the clock, $4 the actor. New inquiries
+// are inserted; completions of INCOMPLETE ones take the row's details where it
+// gives them. Both write the inquiry's history.
 const insertInquiries = `
 WITH ok AS (
     SELECT * FROM work WHERE verdict IS NULL
 ),
 partners_added AS (
-    INSERT INTO partners (id) SELECT DISTINCT partner_id FROM ok ON CONFLICT DO NOTHING
+    INSERT INTO partners (id) SELECT DISTINCT partner_id FROM ok WHERE completes IS NULL ON CONFLICT DO NOTHING
 ),
 added AS (
     INSERT INTO inquiries (brand_id, inquiry_id, partner_id, oid, type, tracker_id, transaction_date,
         sale_amount, expected_payout, currency, customer_status, note, submitted_at, file_id, line)
     SELECT $1, inquiry_id, partner_id, oid, type, tracker_id, transaction_date,
         sale_amount, expected_payout, currency, customer_status, note, submitted, $2, line
-    FROM ok
+    FROM ok WHERE completes IS NULL
+    RETURNING id, partner_id, line, note
+),
+completed AS (
+    UPDATE inquiries i SET status = 'NEW',
+        transaction_date = w.transaction_date,
+        tracker_id = coalesce(w.tracker_id, i.tracker_id),
+        sale_amount = coalesce(w.sale_amount, i.sale_amount),
+        expected_payout = coalesce(w.expected_payout, i.expected_payout),
+        currency = coalesce(w.currency, i.currency),
+        customer_status = coalesce(w.customer_status, i.customer_status),
+        note = coalesce(w.note, i.note),
+        resubmitted_at = w.submitted
+    FROM ok w WHERE i.id = w.completes
+    RETURNING i.id, i.partner_id, w.line, w.note
+),
+history AS (
+    INSERT INTO inquiry_history (at, brand_id, inquiry, partner_id, old_status, new_status, actor, file_id, line, notes)
+    SELECT $3::timestamptz, $1, id, partner_id, NULL, 'NEW', $4, $2, line, note FROM added
+    UNION ALL
+    SELECT $3::timestamptz, $1, id, partner_id, 'INCOMPLETE', 'NEW', $4, $2, line, note FROM completed
 )
 INSERT INTO file_rows (file_id, line, outcome, code, message, operation)
 SELECT $2, line, coalesce(outcome, 'APPLIED'), verdict,
-    coalesce(verdict_message, 'Inquiry ' || inquiry_id || ' recorded as NEW for the brand to resolve'), 'INQUIRY'
+    coalesce(verdict_message, CASE WHEN completes IS NULL
+        THEN 'Inquiry ' || inquiry_id || ' recorded as NEW for the brand to resolve'
+        ELSE 'Inquiry ' || inquiry_id || ' completed: NEW again for the brand to resolve' END), 'INQUIRY'
 FROM work`
+
+// dateAutoApprovals: $1 brand. The inquiries a file accepted (new or completed)
+// get their Auto Approval Date, where a rule approves them. Nothing to do, and
+// nothing read, for a brand without rules.
+const dateAutoApprovals = `
+UPDATE inquiries i SET auto_approve_at = v.due_at
+FROM work w, inquiry_auto_approval v
+WHERE EXISTS (SELECT 1 FROM auto_approval_rules WHERE brand_id = $1)
+    AND w.verdict IS NULL AND i.brand_id = $1 AND i.inquiry_id = w.inquiry_id
+    AND v.id = i.id AND v.due_at IS NOT NULL`
 
 // ApplyInquiryResolutions applies a brand's inquiry-resolution file (SPEC §3.2),
 // all of it or none of it, exactly like an action-update file:
@@ -211,6 +287,8 @@ FROM work`
 //     to the partner and keeps it open. Both are APPLIED with a message.
 //   - Only NEW and INCOMPLETE inquiries can be resolved; the first row for an
 //     inquiry wins, later ones are DUPLICATE_ROW.
+//   - Every resolution is kept in the inquiry's history, with the file and line,
+//     and (through the history) queued for the partner's mail.
 func (l *Ledger) ApplyInquiryResolutions(ctx context.Context, p ApplyParams,
 	next func() (processors.InquiryResolution, error)) (Summary, error) {
 	stage := func(tx pgx.Tx) error {
@@ -346,7 +424,10 @@ const numberCreatedActions = `
 CREATE TEMP TABLE created ON COMMIT DROP AS
 SELECT line, nextval('action_ids') AS action_id FROM work WHERE verdict IS NULL AND status = 'VALID'`
 
-// resolveInquiries: $1 brand, $2 file, $3 actor, $4 the clock.
+// resolveInquiries: $1 brand, $2 file, $3 actor, $4 the clock. Each resolved
+// inquiry writes its history. $2 is NULL for the auto-approval, which has no
+// file: its events and history name no file or line, it writes no row outcomes,
+// and its inquiries keep their Auto Approval Date.
 const resolveInquiries = `
 WITH ok AS (
     SELECT w.*, c.action_id, coalesce(w.amount, 0) AS new_amount,
@@ -370,8 +451,8 @@ added AS (
 events AS (
     INSERT INTO ledger_events (brand_id, action_id, kind, actor, file_id, line, reason, note,
         new_state, new_amount, new_payout)
-    SELECT $1, action_id, 'CREATE', $3, $2, line, 'INQUIRY_VALID', 'inquiry ' || inquiry_id,
-        'PENDING', new_amount, new_payout
+    SELECT $1, action_id, 'CREATE', $3, $2, CASE WHEN $2::bigint IS NOT NULL THEN line END,
+        'INQUIRY_VALID', 'inquiry ' || inquiry_id, 'PENDING', new_amount, new_payout
     FROM ok
 ),
 resolved AS (
@@ -382,9 +463,20 @@ resolved AS (
         customer_status = coalesce(w.customer_status, i.customer_status),
         promo_code = coalesce(w.promo_code, i.promo_code),
         action_id = c.action_id,
-        resolved_at = $4::timestamptz, resolved_by = $3, resolved_file_id = $2, resolved_line = w.line
-    FROM work w LEFT JOIN created c ON c.line = w.line
+        final_payout = k.new_payout,
+        auto_approve_at = CASE WHEN $2::bigint IS NULL AND w.status = 'VALID' THEN i.auto_approve_at END,
+        resolved_at = $4::timestamptz, resolved_by = $3, resolved_file_id = $2,
+        resolved_line = CASE WHEN $2::bigint IS NOT NULL THEN w.line END
+    FROM work w LEFT JOIN created c ON c.line = w.line LEFT JOIN ok k ON k.line = w.line
     WHERE i.id = w.iid AND w.verdict IS NULL
+    RETURNING i.id, i.partner_id, w.line, w.inquiry_status, w.status, w.reason, w.notes, k.new_payout, c.action_id
+),
+history AS (
+    INSERT INTO inquiry_history (at, brand_id, inquiry, partner_id, old_status, new_status, actor, file_id, line,
+        reason, notes, final_payout, action_id)
+    SELECT $4::timestamptz, $1, id, partner_id, inquiry_status, status, $3, $2,
+        CASE WHEN $2::bigint IS NOT NULL THEN line END, reason, notes, new_payout, action_id
+    FROM resolved
 )
 INSERT INTO file_rows (file_id, line, outcome, code, message, operation)
 SELECT $2, w.line, coalesce(w.outcome, 'APPLIED'), w.verdict,
@@ -394,7 +486,7 @@ SELECT $2, w.line, coalesce(w.outcome, 'APPLIED'), w.verdict,
         ELSE 'Inquiry ' || w.inquiry_id || ' is INCOMPLETE: back with the partner to complete it'
     END, coalesce(w.status, 'RESOLVE')
 FROM work w
-WHERE NOT (w.verdict IS NULL AND w.status = 'VALID')`
+WHERE $2::bigint IS NOT NULL AND NOT (w.verdict IS NULL AND w.status = 'VALID')`
 
 // AutoResolved is what one auto-resolution run did for a brand.
 type AutoResolved struct {
@@ -428,10 +520,11 @@ func (l *Ledger) AutoResolveInquiries(ctx context.Context, brand string, at time
 	return res, nil
 }
 
-// autoResolve: $1 brand, $2 and $3 the two reasons, $4 the clock.
+// autoResolve: $1 brand, $2 and $3 the two reasons, $4 the clock. Each
+// decline writes the inquiry's history.
 const autoResolve = `
 WITH tracked AS (
-    SELECT i.id, bool_or(a.partner_id = i.partner_id) AS same
+    SELECT i.id, i.partner_id, i.status, bool_or(a.partner_id = i.partner_id) AS same
     FROM inquiries i
     JOIN actions a ON a.brand_id = i.brand_id AND a.oid = i.oid
         AND (i.tracker_id IS NULL OR a.tracker_id = i.tracker_id) AND a.state <> 'REVERSED'
@@ -441,9 +534,14 @@ WITH tracked AS (
 declined AS (
     UPDATE inquiries i SET status = 'DECLINED',
         resolution_reason = CASE WHEN t.same THEN $2 ELSE $3 END,
+        auto_approve_at = NULL,
         resolved_at = $4::timestamptz, resolved_by = 'auto-resolve', resolved_file_id = NULL, resolved_line = NULL
     FROM tracked t WHERE i.id = t.id
-    RETURNING t.same
+    RETURNING i.id, t.partner_id, t.status AS old_status, t.same, i.resolution_reason
+),
+history AS (
+    INSERT INTO inquiry_history (at, brand_id, inquiry, partner_id, old_status, new_status, actor, reason)
+    SELECT $4::timestamptz, $1, id, partner_id, old_status, 'DECLINED', 'auto-resolve', resolution_reason FROM declined
 )
 SELECT count(*) FILTER (WHERE same), count(*) FILTER (WHERE NOT same) FROM declined`
 

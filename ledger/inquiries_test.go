@@ -514,3 +514,180 @@ func TestPartnerContracts(t *testing.T) {
 	_, payout = b.dates(l, 1)
 	wantTime(t, "payout date after an early approval", payout, at.AddDate(0, 0, 5))
 }
+
+func TestTheWindowOfADeclinedInquiry(t *testing.T) {
+	t.Parallel()
+	// The reversal's moment is when the ledger recorded it, so the test's
+	// clock is the real one: an order 4 months ago, reversed now.
+	now := time.Now().Truncate(time.Second)
+	order := now.AddDate(0, -4, 0)
+	declinedInquiry := func(id string, partner int64, oid string, submitted time.Time) processors.Inquiry {
+		q := inquiry(id, partner, oid, order)
+		q.Type, q.SubmittedAt = processors.InquiryDeclined, submitted
+		return q
+	}
+	setupReversed := func(t *testing.T) (*Ledger, *testBundle) {
+		l, b := setup(t)
+		reversed, kept, others := saleOn(1, "100.00", order), saleOn(2, "100.00", order), saleOn(3, "100.00", order)
+		reversed.Oid, kept.Oid, others.Oid, others.PartnerID = "A-1", "A-2", "A-3", 78
+		b.importActions(l, "acme", reversed, kept, others)
+		b.apply(l, "acme", reverse(1), reverse(3))
+		return l, b
+	}
+
+	t.Run("InsideTheWindowFromTheReversal", func(t *testing.T) {
+		t.Parallel()
+		l, b := setupReversed(t)
+		// Four months after the order: too late by the order date alone.
+		at := now.AddDate(0, 2, 0)
+		_, got := b.importInquiries(l, "acme", at, declinedInquiry("Q-1", 77, "A-1", at))
+		wantCode(t, got[2], outcome.Applied, "", "recorded as NEW")
+		// The same order, UNTRACKED: the window runs from the order date only.
+		untracked := inquiry("Q-2", 77, "A-1", order)
+		untracked.SubmittedAt = at
+		_, got = b.importInquiries(l, "acme", at, untracked)
+		wantCode(t, got[2], outcome.Rejected, outcome.InquiryTooLate, "after the order date")
+	})
+
+	t.Run("OutsideTheWindowFromTheReversal", func(t *testing.T) {
+		t.Parallel()
+		l, b := setupReversed(t)
+		at := now.AddDate(0, 3, 2)
+		_, got := b.importInquiries(l, "acme", at, declinedInquiry("Q-1", 77, "A-1", at))
+		wantCode(t, got[2], outcome.Rejected, outcome.InquiryTooLate, "3 months after the reversal of the partner's action")
+	})
+
+	t.Run("NoReversedActionOfThePartnerForTheOrder", func(t *testing.T) {
+		t.Parallel()
+		l, b := setupReversed(t)
+		at := now.Add(time.Hour)
+		otherTracker := declinedInquiry("Q-4", 77, "A-1", at)
+		otherTracker.TrackerID = 1002
+		_, got := b.importInquiries(l, "acme", at,
+			declinedInquiry("Q-1", 77, "A-2", at), // the action is not reversed
+			declinedInquiry("Q-2", 77, "A-3", at), // reversed, but partner 78's
+			declinedInquiry("Q-3", 77, "A-9", at), // no action at all
+			otherTracker,                          // reversed, but under tracker 1001
+		)
+		wantCode(t, got[2], outcome.Rejected, outcome.NoReversedAction, "partner 77 has no reversed action for order A-2")
+		wantOutcome(t, got[3], outcome.Rejected, outcome.NoReversedAction)
+		wantOutcome(t, got[4], outcome.Rejected, outcome.NoReversedAction)
+		wantCode(t, got[5], outcome.Rejected, outcome.NoReversedAction, "and Action Tracker 1002")
+	})
+}
+
+func TestCompletingAnIncompleteInquiry(t *testing.T) {
+	t.Parallel()
+	order := time.Date(2026, 11, 2, 12, 0, 0, 0, newYork)
+	now := time.Date(2026, 11, 20, 9, 0, 0, 0, newYork)
+	incomplete := func(id, notes string) processors.InquiryResolution {
+		return processors.InquiryResolution{InquiryID: id, Status: processors.ResolutionIncomplete, Notes: notes}
+	}
+
+	t.Run("ACompletedInquiryIsResolvedValidWithBothDecisionsInItsHistory", func(t *testing.T) {
+		t.Parallel()
+		l, b := setup(t)
+		b.importInquiries(l, "acme", now, inquiry("Q-1", 77, "A-1", order))
+		b.resolve(l, "acme", now, incomplete("Q-1", "please send the order confirmation"))
+
+		again := inquiry("Q-1", 77, "A-1", order.Add(time.Hour))
+		again.SaleAmount, again.Note = amt("120.00"), "confirmation attached"
+		again.SubmittedAt = now.Add(time.Hour)
+		sum, got := b.importInquiries(l, "acme", now.Add(2*time.Hour), again)
+		if sum.Applied != 1 {
+			t.Fatalf("the completion: %+v", sum)
+		}
+		wantCode(t, got[2], outcome.Applied, "", "Inquiry Q-1 completed: NEW again")
+		var amount, note string
+		var date time.Time
+		err := l.pool.QueryRow(b.ctx, "SELECT status, sale_amount::text, note, transaction_date FROM inquiries WHERE inquiry_id = 'Q-1'").
+			Scan(new(string), &amount, &note, &date)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if b.inquiry(l, "Q-1").Status != "NEW" || amount != "120.00" || note != "confirmation attached" || !date.Equal(order.Add(time.Hour)) {
+			t.Errorf("after the completion: %+v, amount %s, note %q, date %s", b.inquiry(l, "Q-1"), amount, note, date)
+		}
+
+		// Open again, it is not completed twice.
+		_, got = b.importInquiries(l, "acme", now.Add(3*time.Hour), again)
+		wantCode(t, got[2], outcome.DuplicateRow, outcome.InquiryExists, "only an INCOMPLETE inquiry can be completed")
+
+		b.resolve(l, "acme", now.Add(4*time.Hour), valid("Q-1"))
+		q := b.inquiry(l, "Q-1")
+		if q.Status != "VALID" {
+			t.Fatalf("Q-1 %+v", q)
+		}
+		wantAction(t, b.action(l, q.ActionID), "PENDING", "120.00", "10.20")
+		wantHistory(t, b.history(l, "Q-1"),
+			"- -> NEW by test file line 2",
+			"NEW -> INCOMPLETE by test file line 2",
+			"INCOMPLETE -> NEW by test file line 2",
+			"NEW -> VALID by test file line 2")
+		var notes string
+		err = l.pool.QueryRow(b.ctx, `SELECT string_agg(coalesce(h.notes, '-'), ' | ' ORDER BY h.id)
+			FROM inquiry_history h JOIN inquiries i ON i.id = h.inquiry WHERE i.inquiry_id = 'Q-1'`).Scan(&notes)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if notes != "- | please send the order confirmation | confirmation attached | -" {
+			t.Errorf("the history's notes: %s", notes)
+		}
+	})
+
+	t.Run("OnlyTheSamePartnerOrderAndTypeCompleteIt", func(t *testing.T) {
+		t.Parallel()
+		l, b := setup(t)
+		b.importInquiries(l, "acme", now, inquiry("Q-1", 77, "A-1", order))
+		b.resolve(l, "acme", now, incomplete("Q-1", ""))
+		otherPartner, otherOrder, otherType := inquiry("Q-1", 78, "A-1", order), inquiry("Q-1", 77, "A-2", order), inquiry("Q-1", 77, "A-1", order)
+		otherType.Type = processors.InquiryIncorrect
+		_, got := b.importInquiries(l, "acme", now, otherPartner, otherOrder, otherType)
+		wantCode(t, got[2], outcome.DuplicateRow, outcome.InquiryExists, "a resubmission completes it only with its partner, Order Id and Type")
+		// The first row for an Id wins: the others repeat it.
+		wantCode(t, got[3], outcome.DuplicateRow, outcome.InquiryExists, "already appears on line 2")
+		if q := b.inquiry(l, "Q-1"); q.Status != "INCOMPLETE" {
+			t.Errorf("Q-1 is %+v", q)
+		}
+	})
+
+	t.Run("TheCompletionIsJudgedByTheWindowAtTheOriginalSubmission", func(t *testing.T) {
+		t.Parallel()
+		l, b := setup(t)
+		b.importInquiries(l, "acme", now, inquiry("Q-1", 77, "A-1", order)) // submitted Nov 4
+		b.resolve(l, "acme", now, incomplete("Q-1", ""))
+		moved := inquiry("Q-1", 77, "A-1", time.Date(2026, 11, 3, 18, 0, 0, 0, newYork)) // less than 24 hours before Nov 4 12:00
+		moved.SubmittedAt = now
+		_, got := b.importInquiries(l, "acme", now, moved)
+		wantCode(t, got[2], outcome.Rejected, outcome.InquiryTooEarly, "Submitted 2026-11-04 12:00")
+	})
+
+	t.Run("TheAutoApprovalDateCountsFromTheCompletion", func(t *testing.T) {
+		t.Parallel()
+		l, b := setup(t)
+		b.withRule(l, rule("30d"))
+		b.importInquiries(l, "acme", now, inquiry("Q-1", 77, "A-1", order))
+		b.resolve(l, "acme", now, incomplete("Q-1", ""))
+		if d := b.autoApprovalDate(l, "Q-1"); !d.IsZero() {
+			t.Errorf("an INCOMPLETE inquiry waits on the partner, yet has an Auto Approval Date %s", d)
+		}
+		if res := b.autoApprove(l, now.AddDate(0, 2, 0)); res.Approved != 0 {
+			t.Errorf("an INCOMPLETE inquiry was approved: %+v", res)
+		}
+		again := inquiry("Q-1", 77, "A-1", order)
+		again.SubmittedAt = time.Date(2026, 12, 1, 10, 0, 0, 0, newYork)
+		b.importInquiries(l, "acme", again.SubmittedAt, again)
+		wantTime(t, "Auto Approval Date", b.autoApprovalDate(l, "Q-1"), time.Date(2026, 12, 31, 10, 0, 0, 0, newYork))
+	})
+
+	t.Run("TheHistoryIsAppendOnly", func(t *testing.T) {
+		t.Parallel()
+		l, b := setup(t)
+		b.importInquiries(l, "acme", now, inquiry("Q-1", 77, "A-1", order))
+		for _, sql := range []string{"UPDATE inquiry_history SET actor = 'x'", "DELETE FROM inquiry_history", "TRUNCATE inquiry_history"} {
+			if _, err := l.pool.Exec(b.ctx, sql); err == nil || !strings.Contains(err.Error(), "append-only") {
+				t.Errorf("%s: %v, want it refused", sql, err)
+			}
+		}
+	})
+}

@@ -36,8 +36,18 @@ func setup(t *testing.T) (*Ledger, *testBundle) {
 	if err := l.Migrate(ctx); err != nil {
 		t.Fatal(err)
 	}
+	brands := testBrands()
+	if err := l.SyncBrands(ctx, brands); err != nil {
+		t.Fatal(err)
+	}
+	return l, &testBundle{ctx: ctx, t: t}
+}
+
+// testBrands are the brands every test's ledger starts with; a test changes a
+// copy and syncs it to change their terms (see syncBrands).
+func testBrands() []Brand {
 	thirty, ten := 30, 10
-	brands := []Brand{
+	return []Brand{
 		{Slug: "acme", Name: "ACME Outdoor", Currency: "USD", Timezone: "America/New_York",
 			LockingDays: &thirty, PayoutDelayDays: 15, Trackers: []Tracker{
 				{ID: 1001, Name: "Online Sale", Kind: "SALE", PayoutPercent: "8.5"},
@@ -56,10 +66,17 @@ func setup(t *testing.T) (*Ledger, *testBundle) {
 				{ID: 2001, Name: "Sale", Kind: "SALE", PayoutPercent: "10"},
 			}},
 	}
-	if err := l.SyncBrands(ctx, brands); err != nil {
-		t.Fatal(err)
+}
+
+// syncBrands syncs the test brands after change has altered them, as a
+// command does with the config it runs with.
+func (b *testBundle) syncBrands(l *Ledger, change func(acme, globex *Brand)) {
+	b.t.Helper()
+	brands := testBrands()
+	change(&brands[0], &brands[1])
+	if err := l.SyncBrands(b.ctx, brands); err != nil {
+		b.t.Fatal(err)
 	}
-	return l, &testBundle{ctx: ctx, t: t}
 }
 
 func amt(s string) money.Amount {

@@ -3,11 +3,13 @@ package ledger
 import (
 	"fmt"
 	"math/rand/v2"
+	"strconv"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/returnsd/returnsd/config"
 	"github.com/returnsd/returnsd/outcome"
 	"github.com/returnsd/returnsd/processors"
 )
@@ -465,14 +467,16 @@ func (b *testBundle) checkBalances(l *Ledger) {
 }
 
 // TestLifecycleProperties runs random sequences of imports, update files,
-// partners' inquiries and the brands' resolutions of them, lifecycle runs at an
-// advancing clock and deposits, and after every step checks
-// that the money adds up and that no action ever left LOCKED or PAID except
-// LOCKED -> PAID through the lifecycle.
+// partners' inquiries and the brands' resolutions of them, automatic approvals,
+// lifecycle runs at an advancing clock and deposits, and after every step checks
+// that the money adds up, that no action ever left LOCKED or PAID except
+// LOCKED -> PAID through the lifecycle, and that the inquiries' history, their
+// actions and the automatic approval rule agree (checkInquiries).
 //
-// It is long (20-60 s): 5 seeds of 40 steps, each step a transaction on a real
-// ledger followed by the money checks; fewer would not reach delayed payouts,
-// releases and paid VALID inquiries in every seed.
+// It is long (15-60 s): 5 seeds of 60 steps, each step a transaction on a real
+// ledger followed by the checks; fewer would not reach delayed payouts,
+// releases, paid VALID inquiries, automatic approvals held by the monthly cap
+// and completed inquiries over all seeds.
 func TestLifecycleProperties(t *testing.T) {
 	t.Parallel()
 	var mu sync.Mutex
@@ -481,7 +485,7 @@ func TestLifecycleProperties(t *testing.T) {
 		for seed := uint64(1); seed <= 5; seed++ {
 			t.Run(fmt.Sprintf("Seed%d", seed), func(t *testing.T) {
 				t.Parallel()
-				counts := randomLifecycle(t, seed, 40)
+				counts := randomLifecycle(t, seed, 60)
 				mu.Lock()
 				defer mu.Unlock()
 				for k, n := range counts {
@@ -493,21 +497,58 @@ func TestLifecycleProperties(t *testing.T) {
 	t.Logf("events over all seeds: %v", seen)
 	// The sequences must have reached the interesting states, or they prove little.
 	for _, k := range []string{"LOCK", "PAY", "PAY delayed", "PAYOUT_RELEASED", "DEPOSIT", "REVERSE", "RESTORE", "ACTION_LOCKED",
-		"INQUIRY_VALID PENDING", "INQUIRY_VALID PAID"} {
+		"INQUIRY_VALID PENDING", "INQUIRY_VALID PAID", "AUTO_APPROVED", "AUTO_APPROVED PAID", "AUTO_APPROVAL CAPPED",
+		"INQUIRY COMPLETED"} {
 		if seen[k] == 0 && !t.Failed() {
 			t.Errorf("no seed produced %s", k)
 		}
 	}
 }
 
+// someOf is one of the values query finds for the brand ($1, its slug), picked
+// at random; "" when there is none.
+func (b *testBundle) someOf(l *Ledger, brand, query string, rng *rand.Rand) string {
+	b.t.Helper()
+	rows, err := l.pool.Query(b.ctx, query+" ORDER BY 1", brand)
+	if err != nil {
+		b.t.Fatal(err)
+	}
+	found, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		b.t.Fatal(err)
+	}
+	if len(found) == 0 {
+		return ""
+	}
+	return found[rng.IntN(len(found))]
+}
+
+// propertyRules are acme's automatic approval rules in the property test:
+// UNTRACKED and DECLINED inquiries after 20 days, up to 10.00 each (so none of
+// partner 88's, who earns 12.00 on a sale of 100.00) and 20.00 a partner a
+// month (two sales' 8.50); partner 78 has its own rule (UNTRACKED after 5 days,
+// no max_payout, 10.00 a month), partner 89 is exempt. Partner 77 is mailed.
+func propertyRules(acme, _ *Brand) {
+	acme.AutoApprove = &AutoApproveRule{After: config.MustParseDuration("20d"), Types: []string{"UNTRACKED", "DECLINED"},
+		MaxPayout: "10.00", MonthlyCap: "20.00"}
+	acme.Partners[1].AutoApprove = &AutoApproveRule{Off: true}
+	acme.Partners = append(acme.Partners,
+		PartnerContract{Partner: 78, LockingDays: acme.LockingDays, PayoutDelayDays: acme.PayoutDelayDays,
+			AutoApprove: &AutoApproveRule{After: config.MustParseDuration("5d"), MonthlyCap: "10.00"}},
+		PartnerContract{Partner: 77, LockingDays: acme.LockingDays, PayoutDelayDays: acme.PayoutDelayDays,
+			Contact: "claims@partner77.example"})
+}
+
 func randomLifecycle(t *testing.T, seed uint64, steps int) map[string]int {
 	l, b := setup(t)
+	b.syncBrands(l, propertyRules)
 	rng := rand.New(rand.NewPCG(seed, 0x5eed))
 	clock := time.Date(2026, 1, 1, 9, 0, 0, 0, time.UTC)
 	ids := map[string][]int64{}
 	inquiries := map[string][]string{}
+	submitted := map[string]processors.Inquiry{} // by Inquiry Id
 	next := int64(1)
-	rejectedLocked := 0
+	rejectedLocked, capped, tracked := 0, 0, 0
 	pick := func(brand string) int64 {
 		if len(ids[brand]) == 0 {
 			return 999_999 // not found: a rejected row
@@ -520,7 +561,7 @@ func randomLifecycle(t *testing.T, seed uint64, steps int) map[string]int {
 			brand = "globex"
 		}
 		var did string
-		switch r := rng.IntN(14); {
+		switch r := rng.IntN(16); {
 		case r < 3:
 			var recs []processors.ActionRecord
 			for range 1 + rng.IntN(6) {
@@ -544,6 +585,12 @@ func randomLifecycle(t *testing.T, seed uint64, steps int) map[string]int {
 			did = fmt.Sprintf("import %d actions of %s", len(recs), brand)
 		case r < 5:
 			var rows []processors.ActionUpdate
+			// Brands approve what they reversed by mistake: the restore.
+			if reversed := b.someOf(l, brand,
+				"SELECT a.id::text FROM actions a JOIN brands br ON br.id = a.brand_id WHERE br.slug = $1 AND a.state = 'REVERSED'", rng); reversed != "" {
+				id, _ := strconv.ParseInt(reversed, 10, 64)
+				rows = append(rows, approve(id))
+			}
 			for range 1 + rng.IntN(6) {
 				id := pick(brand)
 				switch rng.IntN(5) {
@@ -565,13 +612,34 @@ func randomLifecycle(t *testing.T, seed uint64, steps int) map[string]int {
 			// lock and payout dates are already past.
 			var rows []processors.Inquiry
 			for range 1 + rng.IntN(4) {
+				if rng.IntN(3) == 0 {
+					// A partner completes an inquiry the brand found INCOMPLETE; now
+					// and then it sends another one again (INQUIRY_EXISTS).
+					query := "SELECT i.inquiry_id FROM inquiries i JOIN brands br ON br.id = i.brand_id WHERE br.slug = $1"
+					if rng.IntN(4) != 0 {
+						query += " AND i.status = 'INCOMPLETE'"
+					}
+					if id := b.someOf(l, brand, query, rng); id != "" {
+						q := submitted[id]
+						q.SubmittedAt = clock
+						q.SaleAmount = amt(fmt.Sprintf("%d.00", 20+rng.IntN(100)))
+						rows = append(rows, q)
+						continue
+					}
+				}
 				order := clock.Add(-time.Duration(2*24+rng.IntN(78*24)) * time.Hour)
-				q := inquiry(fmt.Sprintf("Q-%d", next), []int64{77, 78, 88, 89}[rng.IntN(4)], fmt.Sprintf("O-%d", rng.IntN(40)), order)
+				// Mostly orders the brand never tracked; some tracked ones (O-n).
+				oid := fmt.Sprintf("I-%d", rng.IntN(40))
+				if rng.IntN(4) == 0 {
+					oid = fmt.Sprintf("O-%d", rng.IntN(40))
+				}
+				q := inquiry(fmt.Sprintf("Q-%d", next), []int64{77, 78, 88, 89}[rng.IntN(4)], oid, order)
 				q.SubmittedAt = clock
 				if brand == "globex" {
 					q.TrackerID = 2001
 				}
 				inquiries[brand] = append(inquiries[brand], q.InquiryID)
+				submitted[q.InquiryID] = q
 				next++
 				rows = append(rows, q)
 			}
@@ -605,6 +673,14 @@ func randomLifecycle(t *testing.T, seed uint64, steps int) map[string]int {
 			}
 			ids[brand] = append(ids[brand], more...)
 			did = fmt.Sprintf("resolve %d inquiries of %s", len(rows), brand)
+		case r < 14 && r >= 12:
+			res, err := l.AutoApproveInquiries(b.ctx, brand, clock)
+			if err != nil {
+				t.Fatal(err)
+			}
+			capped += res.Capped
+			tracked += res.Tracked
+			did = fmt.Sprintf("auto-approve %s at %s: %+v", brand, clock.Format(time.RFC3339), res)
 		case r < 12:
 			clock = clock.Add(time.Duration(rng.IntN(25*24)) * time.Hour)
 			if _, err := l.RunLifecycle(b.ctx, clock); err != nil {
@@ -618,16 +694,24 @@ func randomLifecycle(t *testing.T, seed uint64, steps int) map[string]int {
 		}
 		b.checkBalances(l)
 		b.checkTransitions(l)
+		b.checkInquiries(l)
 		if t.Failed() {
 			t.Fatalf("seed %d, step %d (%s) broke the ledger", seed, step, did)
 		}
 	}
-	counts := map[string]int{"ACTION_LOCKED": rejectedLocked}
+	counts := map[string]int{"ACTION_LOCKED": rejectedLocked, "AUTO_APPROVAL CAPPED": capped, "AUTO_APPROVAL TRACKED": tracked}
 	rows, err := l.pool.Query(b.ctx, `
 		SELECT kind, count(*) FROM ledger_events GROUP BY 1
 		UNION ALL
 		SELECT 'INQUIRY_VALID ' || a.state, count(*) FROM ledger_events e JOIN actions a ON a.id = e.action_id
 		WHERE e.reason = 'INQUIRY_VALID' GROUP BY a.state
+		UNION ALL
+		SELECT 'AUTO_APPROVED', count(*) FROM inquiries WHERE resolved_by = 'auto-approval'
+		UNION ALL
+		SELECT 'INQUIRY COMPLETED', count(*) FROM inquiry_history WHERE old_status = 'INCOMPLETE' AND new_status = 'NEW'
+		UNION ALL
+		SELECT 'AUTO_APPROVED PAID', count(*) FROM inquiries i JOIN actions a ON a.id = i.action_id
+		WHERE i.resolved_by = 'auto-approval' AND a.state = 'PAID'
 		UNION ALL
 		SELECT 'PAY delayed', count(*) FROM ledger_events e JOIN actions a ON a.id = e.action_id
 		WHERE e.kind = 'PAY' AND (a.payout_delayed OR EXISTS (
@@ -645,6 +729,74 @@ func randomLifecycle(t *testing.T, seed uint64, steps int) map[string]int {
 		counts[k] += n
 	}
 	return counts
+}
+
+// checkInquiries asserts that every inquiry's history is one chain from its
+// submission to its status; that a VALID inquiry has the action its CREATE
+// event made, with the final payout; that the automatic approval never came
+// before the Auto Approval Date, never paid more than acme's rule allows
+// (max_payout 10.00 but for partner 78, 20.00 a partner a month in New York
+// and 10.00 for partner 78, partner 89 never) and never approved what a resolution would refuse;
+// and that every change of partner 77's inquiries is queued for its mail.
+func (b *testBundle) checkInquiries(l *Ledger) {
+	b.t.Helper()
+	rows, err := l.pool.Query(b.ctx, `
+		WITH h AS (
+			SELECT h.*, lag(h.new_status) OVER w AS prev, row_number() OVER w AS n,
+				last_value(h.new_status) OVER (PARTITION BY h.inquiry ORDER BY h.id
+					ROWS BETWEEN UNBOUNDED PRECEDING AND UNBOUNDED FOLLOWING) AS last
+			FROM inquiry_history h WINDOW w AS (PARTITION BY h.inquiry ORDER BY h.id)
+		)
+		SELECT 'history row ' || h.id || ' of inquiry ' || i.inquiry_id || ': ' || coalesce(h.old_status, '-') || ' -> '
+			|| h.new_status || ' after ' || coalesce(h.prev, '-') || ', the inquiry is ' || i.status
+		FROM h JOIN inquiries i ON i.id = h.inquiry
+		WHERE (h.n = 1) <> (h.old_status IS NULL) OR h.old_status IS DISTINCT FROM h.prev
+			OR (h.n = 1 AND h.new_status <> 'NEW') OR h.last <> i.status
+		UNION ALL
+		SELECT 'inquiry ' || i.inquiry_id || ' has no history' FROM inquiries i
+		WHERE NOT EXISTS (SELECT 1 FROM inquiry_history h WHERE h.inquiry = i.id)
+		UNION ALL
+		SELECT 'VALID inquiry ' || i.inquiry_id || ' has final payout ' || coalesce(i.final_payout::text, '-')
+			|| ' but its action ' || coalesce(e.action_id::text, 'none') || ' was created paying ' || coalesce(e.new_payout::text, '-')
+		FROM inquiries i LEFT JOIN ledger_events e ON e.action_id = i.action_id AND e.kind = 'CREATE'
+		WHERE i.status = 'VALID' AND (e.id IS NULL OR e.new_payout IS DISTINCT FROM i.final_payout
+			OR e.reason <> 'INQUIRY_VALID' OR e.actor <> i.resolved_by)
+		UNION ALL
+		SELECT 'inquiry ' || i.inquiry_id || ' of partner ' || i.partner_id || ' was approved automatically at '
+			|| i.resolved_at || ', its date ' || coalesce(i.auto_approve_at::text, 'none') || ', paying ' || i.final_payout
+		FROM inquiries i JOIN brands br ON br.id = i.brand_id
+		WHERE i.resolved_by = 'auto-approval' AND (br.slug <> 'acme' OR i.partner_id = 89 OR i.auto_approve_at IS NULL
+			OR i.resolved_at < i.auto_approve_at OR (i.partner_id <> 78 AND i.final_payout > 10)
+			OR i.type NOT IN ('UNTRACKED', 'DECLINED') OR (i.partner_id = 78 AND i.type <> 'UNTRACKED'))
+		UNION ALL
+		SELECT 'partner ' || i.partner_id || ' was approved ' || sum(i.final_payout) || ' automatically in '
+			|| to_char(i.resolved_at AT TIME ZONE 'America/New_York', 'YYYY-MM')
+		FROM inquiries i
+		WHERE i.resolved_by = 'auto-approval'
+		GROUP BY i.partner_id, to_char(i.resolved_at AT TIME ZONE 'America/New_York', 'YYYY-MM')
+		HAVING sum(i.final_payout) > CASE WHEN i.partner_id = 78 THEN 10 ELSE 20 END
+		UNION ALL
+		SELECT 'history row ' || h.id || ' of partner 77 has no notice'
+		FROM inquiry_history h JOIN brands br ON br.id = h.brand_id
+		WHERE br.slug = 'acme' AND h.partner_id = 77 AND NOT EXISTS (SELECT 1 FROM inquiry_notices n WHERE n.history_id = h.id)
+		UNION ALL
+		SELECT 'history row ' || n.history_id || ' of partner ' || h.partner_id || ' is queued for mail'
+		FROM inquiry_notices n JOIN inquiry_history h ON h.id = n.history_id WHERE h.partner_id <> 77
+		LIMIT 20`)
+	if err != nil {
+		b.t.Fatal(err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var s string
+		if err := rows.Scan(&s); err != nil {
+			b.t.Fatal(err)
+		}
+		b.t.Error(s)
+	}
+	if err := rows.Err(); err != nil {
+		b.t.Fatal(err)
+	}
 }
 
 // checkTransitions asserts, from the event log alone, that every action's events

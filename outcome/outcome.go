@@ -61,6 +61,7 @@ const (
 	InquiryTooLate          Code = "INQUIRY_TOO_LATE"
 	InquiryAlreadyOpen      Code = "INQUIRY_ALREADY_OPEN"
 	InquiryExists           Code = "INQUIRY_EXISTS"
+	NoReversedAction        Code = "NO_REVERSED_ACTION"
 )
 
 // Codes lists every row code, in the order docs/outcomes.md documents them.
@@ -74,6 +75,7 @@ var Codes = []Code{
 	TransactionDateRequired, SaleAmountLimit, UnknownTracker, InvalidPartnerID,
 	InvalidState, ActionExists, InvalidInquiryType, InvalidResolutionStatus,
 	InquiriesNotAccepted, InquiryTooEarly, InquiryTooLate, InquiryAlreadyOpen, InquiryExists,
+	NoReversedAction,
 }
 
 var knownCodes = func() map[Code]bool {

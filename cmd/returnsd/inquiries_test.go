@@ -63,7 +63,7 @@ func TestInquiryCommands(t *testing.T) {
 		for _, want := range []string{
 			"Inquiry Id,PartnerId,Order Id,Action Tracker,Transaction Date,Sale Amount,Expected Payout,Type,Submission Date,Status,Resolution Reason,Resolution Notes,ActionId,Resolved At,Resolved By\n",
 			"INQ-9001,301,ORD-2001,1001,2026-09-15T14:00:00-04:00,200.00,17.00,UNTRACKED,2026-11-10T09:00:00-05:00,VALID,,confirmed in our order system,900000000000000,",
-			"INQ-9007,305,ORD-2007,1001,2026-10-20T11:00:00-04:00,60.00,5.10,DECLINED,2026-11-14T10:00:00-05:00,DECLINED,Did not meet terms and conditions set by merchant,bought with a staff discount,,",
+			"INQ-9007,305,ORD-2007,1001,2026-10-20T11:00:00-04:00,60.00,5.10,INCORRECT,2026-11-14T10:00:00-05:00,DECLINED,Did not meet terms and conditions set by merchant,bought with a staff discount,,",
 			"INQ-9003,303,ORD-1001,1001,2026-11-02T10:15:00-05:00,120.00,10.20,UNTRACKED,2026-11-09T08:00:00-05:00,INCOMPLETE,,please send the order confirmation,,",
 		} {
 			if !strings.Contains(csv, want) {
@@ -136,6 +136,33 @@ func TestInquiryCommands(t *testing.T) {
 		if n := b.queryInt(t, `SELECT count(*) FROM inquiries WHERE inquiry_id = 'INQ-9003' AND status = 'DECLINED'
 			AND resolution_reason = 'Another marketing channel was credited with the sale'`); n != 1 {
 			t.Error("INQ-9003 was not declined")
+		}
+	})
+
+	t.Run("AutoApproveApprovesWhatIsDueUnderTheBrandsRule", func(t *testing.T) {
+		t.Parallel()
+		c, b := setupLoaded(t)
+		c.mustRun("import", "inquiries", "--brand", "acme", b.path("acme_inquiries.csv"))
+		if out := c.mustRun("inquiries", "auto-approve"); out != "no brand approves inquiries automatically\n" {
+			t.Errorf("stdout %q", out)
+		}
+		checkOneLineError(t, c.run("inquiries", "auto-approve", "--brand", "acme"), 1, "has no automatic approval rule")
+
+		path := writeConfig(t, b.dir, "auto_resolve: false", `auto_resolve: false
+        auto_approve: {after: 30d, max_payout: "15.00"}`)
+		checkOneLineError(t, c.run("inquiries", "auto-approve", "--config", path, "--at", "tomorrow"), 2, "not an RFC 3339 time")
+		// INQ-9002 (submitted Nov 12, 7.65) is due on Dec 12; INQ-9001 asks 17.00, over
+		// max_payout; INQ-9003's order ORD-1001 is tracked; INQ-9007 is INCORRECT.
+		out := c.mustRun("inquiries", "auto-approve", "--config", path, "--at", "2026-12-13T00:00:00-05:00")
+		if out != "acme: approved 1 (7.65 USD; locked 1, paid 0, delayed 0 at once); waiting: 0 over the monthly cap, 1 whose order is tracked meanwhile\n" {
+			t.Errorf("stdout %q", out)
+		}
+		if n := b.queryInt(t, `SELECT count(*) FROM inquiries WHERE inquiry_id = 'INQ-9002' AND status = 'VALID'
+			AND resolved_by = 'auto-approval' AND final_payout = 7.65`); n != 1 {
+			t.Error("INQ-9002 was not approved automatically")
+		}
+		if n := b.queryInt(t, "SELECT count(*) FROM inquiries WHERE status = 'VALID'"); n != 1 {
+			t.Errorf("%d VALID inquiries, want INQ-9002 alone", n)
 		}
 	})
 }
