@@ -1,6 +1,7 @@
 // Package daemon is returnsd run: the long-running process that polls the
-// sources, applies their files, locks and pays, and auto-resolves inquiries,
-// each on its schedule, on one machine or several against one database.
+// sources, applies their files, locks and pays, auto-resolves and auto-approves
+// inquiries and tells partners about them, each on its schedule, on one machine
+// or several against one database.
 //
 // The work is done by River jobs in the ledger's database. Each schedule is a
 // River periodic job, enqueued by River's elected leader only and named by its
@@ -12,7 +13,8 @@
 // its job twice (a job of a replica that died is rescued by another).
 //
 // The work itself is the code the command line runs: poller.PollOnce,
-// Poller.ApplyWaiting, ledger.RunLifecycle, ledger.AutoResolveInquiries.
+// Poller.ApplyWaiting, ledger.RunLifecycle, ledger.AutoResolveInquiries,
+// ledger.AutoApproveInquiries.
 package daemon
 
 import (
@@ -114,6 +116,7 @@ func New(p Params) (*Daemon, error) {
 	river.AddWorker(workers, &applyWorker{d: d})
 	river.AddWorker(workers, &lifecycleWorker{d: d})
 	river.AddWorker(workers, &autoResolveWorker{d: d})
+	river.AddWorker(workers, &autoApproveWorker{d: d})
 	d.client, err = river.NewClient(riverpgxv5.New(d.ledger.Pool()), &river.Config{
 		Queues: map[string]river.QueueConfig{
 			queuePoll:   {MaxWorkers: d.cfg.Queue.PollWorkers},
@@ -201,6 +204,8 @@ func (d *Daemon) periodicJobs() ([]*river.PeriodicJob, error) {
 			args = func(at time.Time) river.JobArgs { return LifecycleArgs{RunAt: at} }
 		case name == config.JobAutoResolve:
 			args = func(at time.Time) river.JobArgs { return AutoResolveArgs{RunAt: at} }
+		case name == config.JobAutoApprove:
+			args = func(at time.Time) river.JobArgs { return AutoApproveArgs{RunAt: at} }
 		case strings.HasPrefix(name, config.JobPollPrefix):
 			source := strings.TrimPrefix(name, config.JobPollPrefix)
 			if d.unusable[source] != nil {

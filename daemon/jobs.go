@@ -62,6 +62,15 @@ func (AutoResolveArgs) Kind() string { return "auto_resolve" }
 
 func (AutoResolveArgs) InsertOpts() river.InsertOpts { return river.InsertOpts{Queue: queueLedger} }
 
+// AutoApproveArgs is a scheduled run of inquiry auto-approval.
+type AutoApproveArgs struct {
+	RunAt time.Time `json:"run_at,omitzero"`
+}
+
+func (AutoApproveArgs) Kind() string { return "auto_approve" }
+
+func (AutoApproveArgs) InsertOpts() river.InsertOpts { return river.InsertOpts{Queue: queueLedger} }
+
 // jobLogger is the daemon's logger with the job on every line.
 func (d *Daemon) jobLogger(job *rivertype.JobRow) *slog.Logger {
 	return d.log.With("job", job.Kind, "job_id", job.ID, "attempt", job.Attempt)
@@ -209,6 +218,29 @@ func (w *autoResolveWorker) Work(ctx context.Context, job *river.Job[AutoResolve
 		}
 		if res.Tracked+res.Other > 0 {
 			log.Info("inquiries auto-resolved", "brand", brand, "tracked_same_partner", res.Tracked, "credited_to_another", res.Other)
+		}
+	}
+	return nil
+}
+
+type autoApproveWorker struct {
+	river.WorkerDefaults[AutoApproveArgs]
+	d *Daemon
+}
+
+func (w *autoApproveWorker) Timeout(*river.Job[AutoApproveArgs]) time.Duration { return -1 }
+
+func (w *autoApproveWorker) Work(ctx context.Context, job *river.Job[AutoApproveArgs]) error {
+	log := runLogger(w.d.jobLogger(job.JobRow), job.Args.RunAt)
+	for _, brand := range w.d.cfg.AutoApproveBrands() {
+		res, err := w.d.ledger.AutoApproveInquiries(ctx, brand, w.d.now())
+		if err != nil {
+			return err
+		}
+		if res.Approved+res.Capped+res.Tracked > 0 {
+			log.Info("inquiries auto-approved", "brand", brand, "approved", res.Approved, "payout", res.Payout.String(),
+				"locked", res.Locked, "paid", res.Paid, "delayed", res.Delayed,
+				"over_monthly_cap", res.Capped, "tracked_meanwhile", res.Tracked)
 		}
 	}
 	return nil

@@ -32,8 +32,9 @@ Usage:
                                                      folder; --listen sets the ops listener (default: a free
                                                      port); -v copies the daemon's log to stderr
   returnsd run                                       the daemon: poll the sources, apply their files, lock and
-                                                     pay, auto-resolve inquiries, each on its schedule, until
-                                                     SIGTERM or SIGINT (a second one exits at once)
+                                                     pay, auto-resolve and auto-approve inquiries, each on its
+                                                     schedule, until SIGTERM or SIGINT (a second one exits at
+                                                     once)
   returnsd migrate                                   bring the database schema up to date (the ledger and the
                                                      job queue)
   returnsd import actions --brand B FILE             load a brand's tracked actions
@@ -48,6 +49,10 @@ Usage:
                                                      print every inquiry and its resolution
   returnsd inquiries auto-resolve [--brand B]        decline open inquiries whose order is already tracked
                                                      (brands with contract.inquiries.auto_resolve)
+  returnsd inquiries auto-approve [--brand B] [--at TIME]
+                                                     approve NEW inquiries whose Auto Approval Date has come
+                                                     (brands with contract.inquiries.auto_approve; TIME: RFC
+                                                     3339, default now)
   returnsd poll SOURCE                               poll one configured source now and apply what it finds
   returnsd lifecycle [--at TIME]                     lock and pay due actions (TIME: RFC 3339, default now)
   returnsd funds deposit --brand B AMOUNT            credit a brand's funds, release delayed payouts
@@ -148,10 +153,13 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		}
 		return usagef("import: say what to import: import actions|inquiries --brand B FILE")
 	case "inquiries":
-		if len(rest) == 0 || rest[0] != "auto-resolve" {
-			return usagef("inquiries: say what to do: inquiries auto-resolve [--brand B]")
+		switch {
+		case len(rest) > 0 && rest[0] == "auto-resolve":
+			return e.autoResolve(ctx, append(rest[1:], global...))
+		case len(rest) > 0 && rest[0] == "auto-approve":
+			return e.autoApprove(ctx, append(rest[1:], global...))
 		}
-		return e.autoResolve(ctx, append(rest[1:], global...))
+		return usagef("inquiries: say what to do: inquiries auto-resolve|auto-approve [--brand B]")
 	case "poll":
 		return e.poll(ctx, append(rest, global...))
 	case "export":
