@@ -14,7 +14,7 @@
 //
 // The work itself is the code the command line runs: poller.PollOnce,
 // Poller.ApplyWaiting, ledger.RunLifecycle, ledger.AutoResolveInquiries,
-// ledger.AutoApproveInquiries.
+// ledger.AutoApproveInquiries, ledger.DeliverInquiryNotices.
 package daemon
 
 import (
@@ -80,6 +80,8 @@ type Daemon struct {
 	client  *river.Client[pgx.Tx]
 	metrics *metrics
 	ready   func(addr string)
+	// partners mails partners about their inquiries; nil without an smtp section.
+	partners *PartnerMailer
 	// unusable are the sources skipped for want of a secret, with why.
 	unusable map[string]error
 }
@@ -99,6 +101,9 @@ func New(p Params) (*Daemon, error) {
 		SpoolDir: filepath.Join(d.cfg.SpoolDir, "ledger")}
 	d.poller = &poller.Poller{Ledger: d.ledger, Files: d.files, Config: d.cfg, Logger: d.log, Enqueue: d.enqueueApply}
 	d.metrics = newMetrics(d)
+	if !d.cfg.SMTP.IsZero() {
+		d.partners = NewPartnerMailer(&d.cfg.SMTP)
+	}
 
 	for i := range d.cfg.Sources {
 		s := &d.cfg.Sources[i]
@@ -117,6 +122,7 @@ func New(p Params) (*Daemon, error) {
 	river.AddWorker(workers, &lifecycleWorker{d: d})
 	river.AddWorker(workers, &autoResolveWorker{d: d})
 	river.AddWorker(workers, &autoApproveWorker{d: d})
+	river.AddWorker(workers, &notifyWorker{d: d})
 	d.client, err = river.NewClient(riverpgxv5.New(d.ledger.Pool()), &river.Config{
 		Queues: map[string]river.QueueConfig{
 			queuePoll:   {MaxWorkers: d.cfg.Queue.PollWorkers},
@@ -206,6 +212,15 @@ func (d *Daemon) periodicJobs() ([]*river.PeriodicJob, error) {
 			args = func(at time.Time) river.JobArgs { return AutoResolveArgs{RunAt: at} }
 		case name == config.JobAutoApprove:
 			args = func(at time.Time) river.JobArgs { return AutoApproveArgs{RunAt: at} }
+		case name == config.JobNotify:
+			if d.partners == nil {
+				continue // no smtp section, so no partner has a contact (Validate)
+			}
+			if why := d.cfg.SMTP.PasswordEnv.Missing(); why != "" {
+				d.log.Error("partners are not mailed: the smtp password cannot be had here", "why", why)
+				continue
+			}
+			args = func(at time.Time) river.JobArgs { return NotifyArgs{RunAt: at} }
 		case strings.HasPrefix(name, config.JobPollPrefix):
 			source := strings.TrimPrefix(name, config.JobPollPrefix)
 			if d.unusable[source] != nil {

@@ -41,11 +41,24 @@ type testBundle struct {
 // config with one localdir source polled every second.
 func setup(t *testing.T, extra string) *testBundle {
 	t.Helper()
+	return setupEdited(t, nil, extra)
+}
+
+// setupEdited is setup with the example config edited first: each pair of
+// edits is a text of it and what replaces it.
+func setupEdited(t *testing.T, edits []string, extra string) *testBundle {
+	t.Helper()
 	ctx := context.Background()
 	b := &testBundle{url: pgtest.NewDatabase(t), dir: t.TempDir(), log: &syncBuffer{}}
 	b.inbox, b.results = filepath.Join(b.dir, "inbox"), filepath.Join(b.dir, "results")
 	os.MkdirAll(b.inbox, 0o755)
 	yaml := string(returnsd.ExampleConfig)
+	for i := 0; i+1 < len(edits); i += 2 {
+		if !strings.Contains(yaml, edits[i]) {
+			t.Fatalf("the example config has no %q", edits[i])
+		}
+		yaml = strings.Replace(yaml, edits[i], edits[i+1], 1)
+	}
 	for from, to := range map[string]string{
 		"log:\n  level: info\n":    "log:\n  level: debug\n",
 		"  listen: 127.0.0.1:8080": "  listen: 127.0.0.1:0",

@@ -71,6 +71,19 @@ func (AutoApproveArgs) Kind() string { return "auto_approve" }
 
 func (AutoApproveArgs) InsertOpts() river.InsertOpts { return river.InsertOpts{Queue: queueLedger} }
 
+// NotifyArgs is a scheduled run of the partners' mail about their inquiries.
+type NotifyArgs struct {
+	RunAt time.Time `json:"run_at,omitzero"`
+}
+
+func (NotifyArgs) Kind() string { return "notify" }
+
+// InsertOpts: network-bound like a poll. A run that fails is not retried by
+// the queue: the notices it left are the next run's, a minute later.
+func (NotifyArgs) InsertOpts() river.InsertOpts {
+	return river.InsertOpts{Queue: queuePoll, MaxAttempts: 1}
+}
+
 // jobLogger is the daemon's logger with the job on every line.
 func (d *Daemon) jobLogger(job *rivertype.JobRow) *slog.Logger {
 	return d.log.With("job", job.Kind, "job_id", job.ID, "attempt", job.Attempt)
@@ -242,6 +255,29 @@ func (w *autoApproveWorker) Work(ctx context.Context, job *river.Job[AutoApprove
 				"locked", res.Locked, "paid", res.Paid, "delayed", res.Delayed,
 				"over_monthly_cap", res.Capped, "tracked_meanwhile", res.Tracked)
 		}
+	}
+	return nil
+}
+
+type notifyWorker struct {
+	river.WorkerDefaults[NotifyArgs]
+	d *Daemon
+}
+
+// Timeout bounds a run: every network operation has its own deadline.
+func (w *notifyWorker) Timeout(*river.Job[NotifyArgs]) time.Duration { return time.Hour }
+
+func (w *notifyWorker) Work(ctx context.Context, job *river.Job[NotifyArgs]) error {
+	log := runLogger(w.d.jobLogger(job.JobRow), job.Args.RunAt)
+	sum, err := w.d.ledger.DeliverInquiryNotices(ctx, ledger.DeliverParams{At: w.d.now(), Send: w.d.partners.Send})
+	if err != nil {
+		return err
+	}
+	if sum.Failed > 0 {
+		log.Warn("partners' mail failed; tried again on a later run", "sent", sum.Sent, "pending", sum.Pending,
+			"error", sum.LastError)
+	} else if sum.Sent > 0 {
+		log.Info("partners told about their inquiries", "sent", sum.Sent, "pending", sum.Pending)
 	}
 	return nil
 }

@@ -55,6 +55,10 @@ type Message struct {
 	// InReplyTo is the Message-ID (without angle brackets) of the mail this one
 	// answers; it sets In-Reply-To and References so the reply is threaded.
 	InReplyTo string
+	// MessageID, when set, is the message's Message-ID (without angle
+	// brackets): a message sent again under the same one is a copy a mailbox
+	// may drop. Default: a new random one.
+	MessageID string
 	// Text is the plain-text body.
 	Text        string
 	Attachments []Attachment
@@ -124,15 +128,20 @@ func (m *Mailer) write(w io.Writer, from, to *netmail.Address, msg Message) erro
 	h.SetAddressList("To", []*mail.Address{{Address: to.Address}})
 	// Encoded as UTF-8: bytes that are not are shown as U+FFFD, not passed on.
 	h.SetSubject(strings.ToValidUTF8(msg.Subject, "\uFFFD"))
-	if err := h.GenerateMessageIDWithHostname(domainOf(from.Address)); err != nil {
+	if msg.MessageID != "" {
+		h.SetMessageID(msg.MessageID)
+	} else if err := h.GenerateMessageIDWithHostname(domainOf(from.Address)); err != nil {
 		return err
 	}
+	// From a program, so auto-responders should not answer it (RFC 3834): a
+	// reply, or (a report) a message of its own.
 	if msg.InReplyTo != "" {
 		h.SetMsgIDList("In-Reply-To", []string{msg.InReplyTo})
 		h.SetMsgIDList("References", []string{msg.InReplyTo})
+		h.Set("Auto-Submitted", "auto-replied")
+	} else {
+		h.Set("Auto-Submitted", "auto-generated")
 	}
-	// A reply from a program: auto-responders should not answer it (RFC 3834).
-	h.Set("Auto-Submitted", "auto-replied")
 	mw, err := mail.CreateWriter(w, h)
 	if err != nil {
 		return err

@@ -324,3 +324,36 @@ func TestANameThatIsNotUTF8IsSentAsValidUTF8(t *testing.T) {
 		t.Errorf("attachments %q", names)
 	}
 }
+
+func TestAMessageSentAgainKeepsItsMessageID(t *testing.T) {
+	t.Parallel()
+	srv, cfg := setup(t)
+	msg := mailer.Message{To: "claims@partner.example", Subject: "Inquiry Q-1", Text: "approved",
+		MessageID: "inquiry-7.acme@platform.example"}
+	srv.Refuse(true)
+	if err := mailer.New(cfg).Send(testContext(t), msg); err == nil || !strings.Contains(err.Error(), "451") {
+		t.Fatalf("a refusing server: %v, want its 451", err)
+	}
+	srv.Refuse(false)
+	for range 2 {
+		if err := mailer.New(cfg).Send(testContext(t), msg); err != nil {
+			t.Fatal(err)
+		}
+	}
+	sent := srv.Mail()
+	if len(sent) != 2 || srv.Refused() != 1 {
+		t.Fatalf("%d received, %d refused", len(sent), srv.Refused())
+	}
+	for _, m := range sent {
+		r, err := mail.CreateReader(strings.NewReader(string(m.Data)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if id, _ := r.Header.MessageID(); id != "inquiry-7.acme@platform.example" {
+			t.Errorf("Message-ID %q", id)
+		}
+		if r.Header.Get("Auto-Submitted") != "auto-generated" {
+			t.Errorf("Auto-Submitted %q, want auto-generated for a message that answers none", r.Header.Get("Auto-Submitted"))
+		}
+	}
+}

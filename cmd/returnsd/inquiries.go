@@ -2,8 +2,12 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
+
+	"github.com/returnsd/returnsd/daemon"
+	"github.com/returnsd/returnsd/ledger"
 )
 
 // autoResolve is `returnsd inquiries auto-resolve [--brand B]`: decline open
@@ -113,4 +117,42 @@ func parseAt(cmd, s string) (time.Time, error) {
 		return at, usagef("%s: --at %q is not an RFC 3339 time such as 2026-11-01T00:00:00-05:00", cmd, s)
 	}
 	return at, nil
+}
+
+// notify is `returnsd inquiries notify [--at TIME]`: mail partners the changes
+// of their inquiries not yet told (the daemon does it every minute). A mail
+// that fails ends the run with an error; it is tried again by a later run, a
+// minute after the first failure and up to an hour apart after more.
+func (e *env) notify(ctx context.Context, args []string) error {
+	fs, cfg := e.flags("inquiries notify")
+	atFlag := fs.String("at", "", "the clock, an RFC 3339 time (default: now)")
+	pos, err := e.parse(fs, cfg, args)
+	if err != nil {
+		return err
+	}
+	if len(pos) > 0 {
+		return usagef("inquiries notify takes no arguments")
+	}
+	at, err := parseAt("inquiries notify", *atFlag)
+	if err != nil {
+		return err
+	}
+	if e.cfg.SMTP.IsZero() {
+		return errors.New("inquiries notify: the config has no smtp section to mail partners through")
+	}
+	l, err := e.openLedger(ctx)
+	if err != nil {
+		return err
+	}
+	defer l.Close()
+	partners := daemon.NewPartnerMailer(&e.cfg.SMTP)
+	sum, err := l.DeliverInquiryNotices(ctx, ledger.DeliverParams{At: at, Send: partners.Send})
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(e.stdout, "partners told of %d inquiry changes; %d still to tell\n", sum.Sent, sum.Pending)
+	if sum.Failed > 0 {
+		return fmt.Errorf("inquiries notify: a mail failed, tried again later: %w", sum.LastError)
+	}
+	return nil
 }

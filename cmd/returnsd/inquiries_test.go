@@ -1,10 +1,15 @@
 package main
 
 import (
+	"bytes"
 	"encoding/json"
+	"mime"
+	"net/mail"
 	"os"
 	"strings"
 	"testing"
+
+	"github.com/returnsd/returnsd/mailer/smtptest"
 )
 
 func TestInquiryCommands(t *testing.T) {
@@ -163,6 +168,69 @@ func TestInquiryCommands(t *testing.T) {
 		}
 		if n := b.queryInt(t, "SELECT count(*) FROM inquiries WHERE status = 'VALID'"); n != 1 {
 			t.Errorf("%d VALID inquiries, want INQ-9002 alone", n)
+		}
+	})
+
+	t.Run("NotifyTellsEachChangeOnceThoughTheMailServerIsDownForAWhile", func(t *testing.T) {
+		t.Parallel()
+		c, b := setupLoaded(t)
+		srv, err := smtptest.Start()
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer func() {
+			if err := srv.Stop(); err != nil {
+				t.Error(err)
+			}
+		}()
+		checkOneLineError(t, c.run("inquiries", "notify"), 1, "no smtp section")
+		c.env["SMTP_PASSWORD"] = srv.Password
+		path := writeConfig(t, b.dir, "        resolution_deadline: 12w", `        resolution_deadline: 12w
+      partners:
+        - {partner: 301, contact: claims@partner301.example}
+        - {partner: 303, contact: claims@partner303.example}`,
+			"log:\n", "smtp:\n  address: "+srv.Addr+"\n  ca_file: "+srv.CAFile+"\n  username: "+srv.User+
+				"\n  password: ${SMTP_PASSWORD}\n  from: returns@platform.example\n  timeout: 5s\nlog:\n")
+		// Partner 301's INQ-9001 and 303's INQ-9003 are accepted, then resolved
+		// VALID and INCOMPLETE: four changes to tell.
+		c.mustRun("import", "inquiries", "--config", path, "--brand", "acme", b.path("acme_inquiries.csv"))
+		c.mustRun("apply", "--config", path, "--brand", "acme", b.path("acme_resolutions.csv"))
+
+		srv.Refuse(true)
+		o := c.run("inquiries", "notify", "--config", path, "--at", "2026-11-24T12:00:00Z")
+		if o.code != 1 || o.stdout != "partners told of 0 inquiry changes; 4 still to tell\n" || !strings.Contains(o.stderr, "451") {
+			t.Errorf("with the server down: exit %d\n%s%s", o.code, o.stdout, o.stderr)
+		}
+		c.run("inquiries", "notify", "--config", path, "--at", "2026-11-24T12:00:30Z")
+		srv.Refuse(false)
+		c.mustRun("inquiries", "notify", "--config", path, "--at", "2026-11-24T12:05:00Z")
+		if out := c.mustRun("inquiries", "notify", "--config", path, "--at", "2026-11-24T13:00:00Z"); out != "partners told of 0 inquiry changes; 0 still to tell\n" {
+			t.Errorf("an hour later: %q", out)
+		}
+		got := srv.Mail()
+		ids := map[string]int{}
+		subjects := map[string]bool{}
+		for _, m := range got {
+			msg, err := mail.ReadMessage(bytes.NewReader(m.Data))
+			if err != nil {
+				t.Fatal(err)
+			}
+			ids[msg.Header.Get("Message-Id")]++
+			dec := new(mime.WordDecoder)
+			subject, _ := dec.DecodeHeader(msg.Header.Get("Subject"))
+			subjects[m.To[0]+" "+subject] = true
+		}
+		if len(got) != 4 || len(ids) != 4 || srv.Refused() != 2 {
+			t.Errorf("%d mails, %d Message-IDs, %d refused; want the 4 changes once each after 2 refusals", len(got), len(ids), srv.Refused())
+		}
+		for _, want := range []string{
+			"claims@partner301.example Inquiry INQ-9001 (ACME Outdoor, order ORD-2001): received",
+			"claims@partner301.example Inquiry INQ-9001 (ACME Outdoor, order ORD-2001): approved, final payout 17.00 USD",
+			"claims@partner303.example Inquiry INQ-9003 (ACME Outdoor, order ORD-1001): incomplete: more information needed",
+		} {
+			if !subjects[want] {
+				t.Errorf("no mail %q in %v", want, subjects)
+			}
 		}
 	})
 }

@@ -53,6 +53,8 @@ Usage:
                                                      approve NEW inquiries whose Auto Approval Date has come
                                                      (brands with contract.inquiries.auto_approve; TIME: RFC
                                                      3339, default now)
+  returnsd inquiries notify [--at TIME]              mail partners (contract.partners[].contact) each change of
+                                                     their inquiries not yet told, through the smtp section
   returnsd poll SOURCE                               poll one configured source now and apply what it finds
   returnsd lifecycle [--at TIME]                     lock and pay due actions (TIME: RFC 3339, default now)
   returnsd funds deposit --brand B AMOUNT            credit a brand's funds, release delayed payouts
@@ -158,8 +160,10 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 			return e.autoResolve(ctx, append(rest[1:], global...))
 		case len(rest) > 0 && rest[0] == "auto-approve":
 			return e.autoApprove(ctx, append(rest[1:], global...))
+		case len(rest) > 0 && rest[0] == "notify":
+			return e.notify(ctx, append(rest[1:], global...))
 		}
-		return usagef("inquiries: say what to do: inquiries auto-resolve|auto-approve [--brand B]")
+		return usagef("inquiries: say what to do: inquiries auto-resolve|auto-approve [--brand B], or inquiries notify")
 	case "poll":
 		return e.poll(ctx, append(rest, global...))
 	case "export":

@@ -44,6 +44,23 @@ type Server struct {
 	mu        sync.Mutex
 	mail      []Mail
 	got       chan struct{} // signalled on each received mail
+	refusing  bool          // see Refuse
+	refused   int
+}
+
+// Refuse makes the server answer every MAIL FROM with 451 (try again later),
+// as a server that is down for a while does, until Refuse(false).
+func (s *Server) Refuse(on bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.refusing = on
+}
+
+// Refused is how many messages the server refused (see Refuse).
+func (s *Server) Refused() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.refused
 }
 
 // Start starts a server on two free loopback ports.
@@ -169,6 +186,12 @@ func (ss *session) Auth(mech string) (sasl.Server, error) {
 func (ss *session) Mail(from string, _ *smtp.MailOptions) error {
 	if !ss.authed {
 		return smtp.ErrAuthRequired
+	}
+	ss.s.mu.Lock()
+	defer ss.s.mu.Unlock()
+	if ss.s.refusing {
+		ss.s.refused++
+		return &smtp.SMTPError{Code: 451, EnhancedCode: smtp.EnhancedCode{4, 3, 0}, Message: "smtptest: refusing mail for now"}
 	}
 	ss.from = from
 	return nil
