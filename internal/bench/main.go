@@ -3,8 +3,9 @@
 // with the real `returnsd apply` binary in a child process, and prints rows/s and
 // the child's peak RSS. In the same run it measures the floor: the same state
 // change made by one hand-written set-based statement on an identical copy of the
-// database. It also times fetching 100 MB over SFTP against OpenSSH's sftp client
-// (sftp.go). Run it with `make bench`.
+// database. It also times the lifecycle over a million due actions, the automatic
+// approval of 100,000 due inquiries (autoapprove.go), and fetching 100 MB over
+// SFTP against OpenSSH's sftp client (sftp.go). Run it with `make bench`.
 package main
 
 import (
@@ -31,6 +32,8 @@ func main() {
 	rows := flag.Int("rows", 1_000_000, "rows in the update file")
 	filesOnly := flag.String("files-only", "", "only write actions.csv and updates.csv into this directory (for profiling)")
 	lifecycleOnly := flag.Bool("lifecycle-only", false, "only measure the lifecycle job (over -actions pending actions)")
+	autoApproveOnly := flag.Bool("auto-approve-only", false, "only measure the auto-approval of -inquiries due inquiries")
+	inquiries := flag.Int("inquiries", 100_000, "due inquiries the auto-approval approves")
 	sftpOnly := flag.Bool("sftp-only", false, "only measure fetching 100 MB over SFTP (ingest/sftp against OpenSSH's sftp client)")
 	flag.Parse()
 	if *sftpOnly {
@@ -51,11 +54,11 @@ func main() {
 		}
 		return
 	}
-	if err := bench(context.Background(), *actions, *rows, *lifecycleOnly); err != nil {
+	if err := bench(context.Background(), *actions, *rows, *inquiries, *lifecycleOnly, *autoApproveOnly); err != nil {
 		fmt.Fprintln(os.Stderr, "bench:", err)
 		os.Exit(1)
 	}
-	if !*lifecycleOnly {
+	if !*lifecycleOnly && !*autoApproveOnly {
 		if err := benchSFTP(context.Background()); err != nil {
 			fmt.Fprintln(os.Stderr, "bench:", err)
 			os.Exit(1)
@@ -63,7 +66,7 @@ func main() {
 	}
 }
 
-func bench(ctx context.Context, nActions, nRows int, lifecycleOnly bool) error {
+func bench(ctx context.Context, nActions, nRows, nInquiries int, lifecycleOnly, autoApproveOnly bool) error {
 	dir, err := os.MkdirTemp("", "returnsd-bench-")
 	if err != nil {
 		return err
@@ -90,6 +93,9 @@ func bench(ctx context.Context, nActions, nRows int, lifecycleOnly bool) error {
 	defer admin.Close(ctx)
 	if lifecycleOnly {
 		return benchLifecycle(ctx, bin, admin, srv.URL, nActions)
+	}
+	if autoApproveOnly {
+		return benchAutoApprove(ctx, bin, dir, admin, srv.URL, nInquiries)
 	}
 	for _, db := range []string{"bench", "floor"} {
 		if _, err := admin.Exec(ctx, "CREATE DATABASE "+db); err != nil {
@@ -158,7 +164,10 @@ func bench(ctx context.Context, nActions, nRows int, lifecycleOnly bool) error {
 	if rowsPerSec < 30000 || rss >= 256<<20 || ratio > 2 {
 		fmt.Println("bench: a target was missed")
 	}
-	return benchLifecycle(ctx, bin, admin, srv.URL, nActions)
+	if err := benchLifecycle(ctx, bin, admin, srv.URL, nActions); err != nil {
+		return err
+	}
+	return benchAutoApprove(ctx, bin, dir, admin, srv.URL, nInquiries)
 }
 
 // returnsd runs the binary against url and returns its wall time and peak RSS in bytes.
