@@ -20,7 +20,8 @@ import (
 //     once one ended other than QUARANTINED (the file was reprocessed: see
 //     that one), for bytes that were not kept (over the size limit) or that
 //     its source refused (a mail refused whole), and when the same bytes were
-//     applied (or wait to be) as another file.
+//     applied (or wait to be) as another file. A file given to the command
+//     line is not reprocessed: whoever gave it applies it again.
 //   - a retry holds the rows of a COMPLETED file that were rejected
 //     ACTION_NOT_FOUND or INQUIRY_NOT_FOUND (RetryableCodes) and that no
 //     earlier retry of it applied or rejected otherwise (RetryRows), each at
@@ -124,15 +125,15 @@ func (l *Ledger) CheckRerun(ctx context.Context, r Rerun) error {
 // checkRerun checks a rerun of a file of brand (0: any) under the brand's lock.
 func checkRerun(ctx context.Context, tx pgx.Tx, brand int64, r Rerun) error {
 	var owner int64
-	var status, code, kind string
+	var source, status, code, kind string
 	var sha []byte
 	var bytesKept, sourceRefused bool
 	var reprocessOf, retryOf int64
 	err := tx.QueryRow(ctx, `
-		SELECT brand_id, status, coalesce(reason_code, ''), coalesce(kind, ''), sha256, bytes_kept, source_refused,
+		SELECT brand_id, source, status, coalesce(reason_code, ''), coalesce(kind, ''), sha256, bytes_kept, source_refused,
 			coalesce(reprocess_of, 0), coalesce(retry_of, 0)
 		FROM received_files WHERE id = $1`, r.Of).
-		Scan(&owner, &status, &code, &kind, &sha, &bytesKept, &sourceRefused, &reprocessOf, &retryOf)
+		Scan(&owner, &source, &status, &code, &kind, &sha, &bytesKept, &sourceRefused, &reprocessOf, &retryOf)
 	switch {
 	case errors.Is(err, pgx.ErrNoRows):
 		return fmt.Errorf("ledger: file %d: %w", r.Of, ErrNoFile)
@@ -144,11 +145,11 @@ func checkRerun(ctx context.Context, tx pgx.Tx, brand int64, r Rerun) error {
 	if r.Retry {
 		return checkRetry(ctx, tx, r, outcome.FileStatus(status), kind, retryOf)
 	}
-	return checkReprocess(ctx, tx, r, owner, outcome.FileStatus(status), outcome.QuarantineCode(code), sha,
+	return checkReprocess(ctx, tx, r, owner, source, outcome.FileStatus(status), outcome.QuarantineCode(code), sha,
 		bytesKept, sourceRefused, retryOf)
 }
 
-func checkReprocess(ctx context.Context, tx pgx.Tx, r Rerun, brand int64, status outcome.FileStatus,
+func checkReprocess(ctx context.Context, tx pgx.Tx, r Rerun, brand int64, source string, status outcome.FileStatus,
 	code outcome.QuarantineCode, sha []byte, bytesKept, sourceRefused bool, retryOf int64) error {
 	switch {
 	case status == outcome.Received:
@@ -162,6 +163,9 @@ func checkReprocess(ctx context.Context, tx pgx.Tx, r Rerun, brand int64, status
 	case retryOf != 0:
 		// What a reprocess of it applied, no later retry of file retryOf would know of.
 		return refuse(r, "it is a retry of file %d, which applied none of its rows: retry file %d again instead", retryOf, retryOf)
+	case source == "cli":
+		// Whoever gave it has it; it applied nothing, so applying it again is no duplicate.
+		return refuse(r, "it was given to the command line: once the config is mended, apply the file again (returnsd apply)")
 	case sourceRefused || code.SenderRefused():
 		return refuse(r, "its source refused it (%s): the bytes kept are what the source refused, not a data file; "+
 			"once the source allows it, have the brand send the file again", code)
