@@ -38,9 +38,10 @@ type Rerun struct {
 	Retry bool   // a retry of Of's rejected rows; false: a reprocess of quarantined Of
 	Kind  string // a retry's kind: its original's
 	Actor string // who asked: "cli:alice", "web:bob"
-	// Seen, for a retry, is the newest retry of Of there was when its rows
-	// were chosen (RetryRows); if another was made since, the retry is
-	// refused, for it may hold rows that one applies.
+	// Seen, for a retry, is the newest finished retry of Of there was when
+	// its rows were chosen (RetryRows); if there is another now (made since,
+	// or waiting then), the retry is refused, for it may hold rows that one
+	// applies.
 	Seen int64
 	// Rows, for a retry, is how many rows it holds, for the audit log.
 	Rows int
@@ -227,7 +228,7 @@ func checkRetry(ctx context.Context, tx pgx.Tx, r Rerun, status outcome.FileStat
 	case waiting != 0:
 		return refuse(r, "a retry of it, file %d, waits to be applied", waiting)
 	case newest != r.Seen:
-		return refuse(r, "another retry of it, file %d, was made meanwhile: ask again", newest)
+		return refuse(r, "another retry of it, file %d, was made or applied while this one was built: ask again", newest)
 	}
 	return nil
 }
@@ -236,7 +237,7 @@ func checkRetry(ctx context.Context, tx pgx.Tx, r Rerun, status outcome.FileStat
 // in order: those rejected with one of RetryableCodes, less those an earlier
 // retry of it applied or rejected otherwise (a retry keeps each row's line,
 // so lines name the same rows in the original and its retries). newest is
-// the newest retry of it, for Rerun.Seen.
+// the newest retry of it that was finished, for Rerun.Seen.
 func (l *Ledger) RetryRows(ctx context.Context, fileID int64) (lines []int, newest int64, err error) {
 	err = func() error {
 		tx, err := l.pool.BeginTx(ctx, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly})
@@ -261,7 +262,11 @@ func (l *Ledger) RetryRows(ctx context.Context, fileID int64) (lines []int, newe
 		if lines, err = pgx.CollectRows(rows, pgx.RowTo[int]); err != nil {
 			return interpretError(err)
 		}
-		return interpretError(tx.QueryRow(ctx, `SELECT coalesce(max(id), 0) FROM received_files WHERE retry_of = $1`,
+		// A retry still waiting has no outcomes yet: the lines above may hold
+		// rows it will apply. It is not counted seen, so a retry built on
+		// these lines is refused once that one exists (checkRetry).
+		return interpretError(tx.QueryRow(ctx, `
+			SELECT coalesce(max(id) FILTER (WHERE status <> 'RECEIVED'), 0) FROM received_files WHERE retry_of = $1`,
 			fileID).Scan(&newest))
 	}()
 	if err != nil {

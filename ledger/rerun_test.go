@@ -261,7 +261,26 @@ func TestRetry(t *testing.T) {
 		b.applyAt(l, first.FileID, map[int]processors.ActionUpdate{3: reverse(2), 4: reverse(3)})
 		_, err = b.receiveBytes(l, "acme", "built before the first was made", ReceiveParams{
 			Rerun: &Rerun{Of: orig, Retry: true, Kind: "action-updates", Actor: "t", Seen: seen}})
-		wantRefused(t, err, "was made meanwhile")
+		wantRefused(t, err, "while this one was built")
+	})
+
+	t.Run("ARetryBuiltWhileAnotherWaitedIsRefusedEvenOnceThatOneIsApplied", func(t *testing.T) {
+		t.Parallel()
+		l, b := setup(t)
+		orig := original(b, l)
+		b.importActions(l, "acme", sale(2, "100"))
+		first, err := retry(b, l, orig, "first")
+		if err != nil {
+			t.Fatal(err)
+		}
+		lines, seen, _ := l.RetryRows(b.ctx, orig) // first waits: its rows are still among these
+		b.applyAt(l, first.FileID, map[int]processors.ActionUpdate{3: reverse(2), 4: reverse(3)})
+		_, err = b.receiveBytes(l, "acme", "built while the first waited", ReceiveParams{
+			Rerun: &Rerun{Of: orig, Retry: true, Kind: "action-updates", Actor: "t", Seen: seen, Rows: len(lines)}})
+		wantRefused(t, err, "while this one was built")
+		if n := b.eventCount(l, 2); n != 2 {
+			t.Errorf("action 2 has %d events; want its import and one reversal", n)
+		}
 	})
 
 	t.Run("TwoRetriesOfTheSameRowsAreTheSameBytesAndBothApply", func(t *testing.T) {
