@@ -165,6 +165,30 @@ func TestFiles(t *testing.T) {
 		}
 	})
 
+	t.Run("RetryRejectedResolvesAnInquiryThatCameLate", func(t *testing.T) {
+		t.Parallel()
+		c, b := setupLoaded(t)
+		c.mustRun("import", "inquiries", "--brand", "acme", b.path("acme_inquiries.csv"))
+		c.mustRun("apply", "--brand", "acme", "--result", filepath.Join(b.dir, "r.csv"), b.path("acme_resolutions.csv"))
+		if n := b.queryInt(t, "SELECT count(*) FROM file_rows WHERE file_id = 3 AND line = 6 AND code = 'INQUIRY_NOT_FOUND'"); n != 1 {
+			t.Fatalf("INQ-9999 at line 6 is not INQUIRY_NOT_FOUND")
+		}
+		os.WriteFile(b.path("late_inquiries.csv"), []byte("Inquiry Id,PartnerId,Order Id,Action Tracker,Transaction Date,Sale Amount,"+
+			"Expected Payout,Type,Submission Date\nINQ-9999,306,ORD-2999,1001,2026-11-01 10:00,50.00,4.25,UNTRACKED,2026-11-10 09:00\n"), 0o644)
+		c.mustRun("import", "inquiries", "--brand", "acme", b.path("late_inquiries.csv"))
+		out := c.mustRun("files", "retry-rejected", "3")
+		if !strings.Contains(out, "rows 1, at their lines in file 3") || !strings.Contains(out, "COMPLETED: rows 1: applied 1") {
+			t.Errorf("files retry-rejected:\n%s", out)
+		}
+		rows := readCSV(t, c.mustRun("files", "download", rerunID(t, out), "--result", "-o", "-"))
+		if len(rows) != 2 || rows[1][0] != "INQ-9999" || rows[1][8] != "6" || rows[1][9] != "APPLIED" {
+			t.Errorf("the retry's result: %q", rows)
+		}
+		if n := b.queryInt(t, "SELECT count(*) FROM inquiries WHERE inquiry_id = 'INQ-9999' AND status = 'DECLINED' AND resolved_by = 'cli:tester'"); n != 1 {
+			t.Error("INQ-9999 is not declined in the name of who asked")
+		}
+	})
+
 	t.Run("ReprocessRunsAQuarantinedFileAgainOnceTheConfigIsMendedAndAnswersItThroughItsSource", func(t *testing.T) {
 		t.Parallel()
 		c, b := setupLoaded(t)
