@@ -56,7 +56,8 @@ func (w *answerWorker) Work(ctx context.Context, job *river.Job[AnswerArgs]) err
 		// Its apply job runs it in its brand's order; snoozing does not count
 		// as an attempt.
 		return river.JobSnooze(answerWait)
-	case errors.Is(err, ledger.ErrNoFile):
+	case errors.Is(err, ledger.ErrNoFile), errors.Is(err, poller.ErrSourceGone):
+		log.Warn("the file cannot be answered: given up", "error", err)
 		return river.JobCancel(err)
 	}
 	log.Warn("answering the file failed; retried", "error", err)

@@ -31,6 +31,10 @@ type Rerun struct {
 // ErrNotFinished is Answer's error for a file not applied yet.
 var ErrNotFinished = errors.New("the file is not applied yet")
 
+// ErrSourceGone is Answer's error for a file whose source is no longer
+// configured: there is nowhere to answer it.
+var ErrSourceGone = errors.New("its source is no longer configured")
+
 // Reprocess runs a quarantined file again, once ops mended its brand's
 // config: its kept bytes as a new file linked to it (pipeline.Reprocess),
 // applied under the brand's config as it is then, and answered (its result,
@@ -191,7 +195,7 @@ func (p *Poller) Answer(ctx context.Context, fileID int64) error {
 	}
 	sc, err := p.Config.Source(file.Source)
 	if err != nil {
-		return fmt.Errorf("answer file %d: %w", file.ID, err)
+		return fmt.Errorf("answer file %d: %w: %w", file.ID, ErrSourceGone, err)
 	}
 	if err := p.Config.SourceUnusable(sc); err != nil {
 		return fmt.Errorf("answer file %d: %w", file.ID, err)
