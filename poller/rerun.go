@@ -71,8 +71,9 @@ func (p *Poller) Reprocess(ctx context.Context, fileID int64, actor string) (Rer
 // applied (pipeline.RetryRejected), once the missing actions or inquiries
 // came: a new file of those rows, linked to the file, with its own result
 // answered through the file's source (a file given to the command line has
-// none: its result is downloaded). A retry's retry is its original's.
-// actor says who asks. What cannot be retried is a *ledger.RefusedError.
+// none: its result is downloaded). A retry's retry is its original's, and
+// so is a DUPLICATE_FILE's (the brand sent the file again, in vain). actor
+// says who asks. What cannot be retried is a *ledger.RefusedError.
 //
 // With Enqueue, the file is applied and answered by the daemon's jobs,
 // enqueued in the transaction that makes it; otherwise here and now.
@@ -83,6 +84,13 @@ func (p *Poller) RetryRejected(ctx context.Context, fileID int64, actor string) 
 	file, err := p.Ledger.ReceivedFile(ctx, fileID)
 	if err != nil {
 		return Rerun{}, err
+	}
+	// A retry's retry is its original's; so is that of a DUPLICATE_FILE (the
+	// brand sent the file again, to no effect): its rows are the original's.
+	if file.Status == outcome.DuplicateFile && file.DuplicateOf != 0 {
+		if file, err = p.Ledger.ReceivedFile(ctx, file.DuplicateOf); err != nil {
+			return Rerun{}, err
+		}
 	}
 	if file.RetryOf != 0 {
 		if file, err = p.Ledger.ReceivedFile(ctx, file.RetryOf); err != nil {

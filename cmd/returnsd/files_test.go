@@ -125,7 +125,12 @@ func TestFiles(t *testing.T) {
 		}
 		os.WriteFile(b.path("late.csv"), []byte(lateAction), 0o644)
 		c.mustRun("import", "actions", "--brand", "acme", b.path("late.csv"))
-		out := c.mustRun("files", "retry-rejected", "2", "--actor", "ops:carol")
+		// The brand sends the file again: a duplicate, which changes nothing...
+		if out := c.mustRun("apply", "--brand", "acme", "--result", filepath.Join(b.dir, "again.csv"), b.path("acme_returns.csv")); !strings.Contains(out, "DUPLICATE_FILE (file 5)") {
+			t.Fatalf("the file sent again:\n%s", out)
+		}
+		// ...and a retry asked of it retries the original's rows.
+		out := c.mustRun("files", "retry-rejected", "5", "--actor", "ops:carol")
 		id := rerunID(t, out)
 		if !strings.Contains(out, "a retry of the rejected rows of file 2, asked by ops:carol") ||
 			!strings.Contains(out, "COMPLETED: rows 1: applied 1, rejected 0") || !strings.Contains(out, "no source to answer through") {
@@ -160,7 +165,7 @@ func TestFiles(t *testing.T) {
 		}
 		os.WriteFile(b.path("junk.csv"), []byte("Foo,Bar\n1,2\n"), 0o644)
 		c.run("apply", "--brand", "acme", b.path("junk.csv"))
-		if o := c.run("files", "reprocess", "6"); o.code != 1 || !strings.Contains(o.stderr, "it was given to the command line") {
+		if o := c.run("files", "reprocess", "7"); o.code != 1 || !strings.Contains(o.stderr, "it was given to the command line") {
 			t.Errorf("reprocess of the command line's quarantined file: exit %d %s", o.code, o.stderr)
 		}
 	})
