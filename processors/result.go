@@ -11,6 +11,7 @@ import (
 	"golang.org/x/text/encoding"
 	"golang.org/x/text/transform"
 
+	"github.com/returnsd/returnsd/internal/csvsafe"
 	"github.com/returnsd/returnsd/money"
 	"github.com/returnsd/returnsd/outcome"
 )
@@ -191,15 +192,5 @@ func WriteReceipt(w io.Writer, rf ResultFormat, r Receipt) error {
 }
 
 // EscapeCell defuses a cell that a spreadsheet would run as a formula (CSV
-// injection): one starting with = + - @, a tab or a carriage return gets a leading
-// apostrophe, which Excel and LibreOffice show as text and do not display.
-func EscapeCell(s string) string {
-	if s == "" {
-		return s
-	}
-	switch s[0] {
-	case '=', '+', '-', '@', '\t', '\r':
-		return "'" + s
-	}
-	return s
-}
+// injection): see csvsafe.Cell, which every CSV writer of returnsd shares.
+func EscapeCell(s string) string { return csvsafe.Cell(s) }
