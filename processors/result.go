@@ -120,8 +120,8 @@ func (w *ResultWriter) Write(fields []string, r outcome.Row) error {
 	}
 	row = append(row,
 		strconv.Itoa(r.Line),
-		string(r.Outcome),
-		string(r.Code),
+		EscapeCell(string(r.Outcome)),
+		EscapeCell(string(r.Code)),
 		EscapeCell(r.Message),
 		actionID,
 		w.amount(r.OldAmount),
@@ -181,8 +181,10 @@ func WriteReceipt(w io.Writer, rf ResultFormat, r Receipt) error {
 	if err != nil {
 		return err
 	}
-	rows := [][]string{ReceiptColumns, {EscapeCell(r.File), strconv.FormatInt(r.FileID, 10), r.ReceivedAt,
-		string(r.Status), string(r.Code), EscapeCell(r.Reason)}}
+	// Every text cell is escaped, ours too: what it holds stays safe whoever
+	// fills it in later.
+	rows := [][]string{ReceiptColumns, {EscapeCell(r.File), strconv.FormatInt(r.FileID, 10), EscapeCell(r.ReceivedAt),
+		EscapeCell(string(r.Status)), EscapeCell(string(r.Code)), EscapeCell(r.Reason)}}
 	for _, row := range rows {
 		if err := rw.cw.Write(row); err != nil {
 			return fmt.Errorf("processors: write receipt: %w", err)
