@@ -1,9 +1,11 @@
 package ledger
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -14,12 +16,13 @@ import (
 )
 
 // The daily report's reads (SPEC §7). They are built to stay fast on a large
-// ledger: a day's files are found by time (received_files_by_time) and their
-// rows are read from their tallies, a few rows per file written when the file
-// completed, never from the day's millions of outcomes; events that belong to
-// no file (locks, payouts, deposits) are read by time from a partial index
-// that covers them. Everything is read in one read-only snapshot, so the
-// numbers of one report agree with each other.
+// ledger whatever a day holds: a day's files are found by time
+// (received_files_by_time) and their rows are read from their tallies, a few
+// rows per file written when the file completed, never from the day's
+// millions of outcomes; the events that belong to no file (locks, payouts,
+// deposits) likewise from their tallies, a few rows per lifecycle run.
+// Everything is read in one read-only snapshot, so the numbers of one report
+// agree with each other.
 
 // tallyFile writes the file's tallies (file_tallies) from its outcomes, in the
 // transaction that completes it, and checks they count every row of the file.
@@ -40,6 +43,21 @@ func tallyFile(ctx context.Context, tx pgx.Tx, file int64, rows int) error {
 	}
 	if tallied != rows {
 		return fmt.Errorf("file %d: %d rows counted but %d outcomes stored", file, rows, tallied)
+	}
+	return nil
+}
+
+// tallyEvents records in event_tallies the n events of one kind a brand's
+// transaction just wrote that belong to no file, with the sum of their
+// balance_delta.
+func tallyEvents(ctx context.Context, tx pgx.Tx, brand int64, kind string, n int, delta money.Amount) error {
+	if n == 0 {
+		return nil
+	}
+	_, err := tx.Exec(ctx, "INSERT INTO event_tallies (brand_id, kind, events, balance_delta) VALUES ($1, $2, $3, $4::numeric)",
+		brand, kind, n, delta.String())
+	if err != nil {
+		return fmt.Errorf("tally %s events: %w", kind, interpretError(err))
 	}
 	return nil
 }
@@ -188,18 +206,23 @@ func (l *Ledger) Activity(ctx context.Context, p ActivityParams) (Activity, erro
 	}{
 		{"brands", func() (err error) { a.Brands, err = brandStandings(ctx, tx, brand); return }},
 		{"files", func() (err error) { a.Files, err = dayFiles(ctx, tx, p.Day, brand); return }},
-		{"rows", func() (err error) { a.Tallies, err = dayTallies(ctx, tx, p.Day, brand); return }},
+		{"rows", func() (err error) { a.Tallies, err = dayTallies(ctx, tx, a.Files); return }},
 		{"events", func() (err error) { a.Events, err = dayEvents(ctx, tx, p.Day, brand); return }},
 		{"resolved inquiries", func() (err error) { a.InquiriesResolved, err = dayResolutions(ctx, tx, p.Day, brand); return }},
 		{"open inquiries", func() (err error) { a.OpenInquiries, err = openInquiries(ctx, tx, p.Now, p.OpenAgeDays, brand); return }},
 		{"sources", func() (err error) { a.Sources, err = failingSources(ctx, tx, p.Day); return }},
 		{"trend", func() (err error) { a.Trend, err = trend(ctx, tx, p.Trend, brand); return }},
 	}
+	began := time.Now()
+	took := make([]any, 0, 2*len(steps)+2)
 	for _, s := range steps {
+		step := time.Now()
 		if err := s.read(); err != nil {
 			return Activity{}, fmt.Errorf("ledger: activity: %s: %w", s.what, err)
 		}
+		took = append(took, s.what, time.Since(step))
 	}
+	l.logger.DebugContext(ctx, "report activity read", append(took, "took", time.Since(began))...)
 	return a, nil
 }
 
@@ -253,56 +276,96 @@ func dayFiles(ctx context.Context, tx pgx.Tx, day Span, brand *int64) ([]DayFile
 	})
 }
 
-// dayTallies sums the tallies of the day's completed files. A file completed
-// before the tallies existed has none: its outcomes are summed instead, the
-// same way tallyFile does.
-func dayTallies(ctx context.Context, tx pgx.Tx, day Span, brand *int64) ([]Tally, error) {
+// dayTallies sums the tallies of the day's completed files, found by their
+// ids: one probe of file_tallies' key per file, however many days the table
+// holds. They are summed by brand here, from the files' own list, rather
+// than joined back to received_files and sorted by the database. A file
+// completed before the tallies existed has none: its outcomes are summed
+// instead, the same way tallyFile does.
+func dayTallies(ctx context.Context, tx pgx.Tx, files []DayFile) ([]Tally, error) {
+	brandOf := map[int64]string{}
+	var ids []int64
+	for _, f := range files {
+		if f.Status == outcome.Completed {
+			ids = append(ids, f.ID)
+			brandOf[f.ID] = f.Brand
+		}
+	}
+	if len(ids) == 0 {
+		return nil, nil
+	}
 	rows, err := tx.Query(ctx, `
-		WITH day AS (
-			SELECT id, brand_id FROM received_files
-			WHERE received_at >= $1 AND received_at < $2 AND status = 'COMPLETED'
-				AND ($3::bigint IS NULL OR brand_id = $3)
-		),
-		sums AS (
-			SELECT d.brand_id, t.outcome, t.code, t.operation, sum(t.rows) AS rows,
-				sum(t.sale_amount_change) AS sale, sum(t.payout_change) AS payout
-			FROM day d JOIN file_tallies t ON t.file_id = d.id
-			GROUP BY 1, 2, 3, 4
-			UNION ALL
-			SELECT d.brand_id, o.outcome, coalesce(o.code, ''), coalesce(o.operation, ''), count(*),
-				coalesce(sum(o.new_amount - coalesce(o.old_amount, 0)), 0), coalesce(sum(o.new_payout - coalesce(o.old_payout, 0)), 0)
-			FROM day d JOIN row_outcomes o ON o.file_id = d.id
-			WHERE NOT EXISTS (SELECT 1 FROM file_tallies t WHERE t.file_id = d.id)
-			GROUP BY 1, 2, 3, 4
-		)
-		SELECT b.slug, s.outcome, s.code, s.operation, sum(s.rows)::bigint, sum(s.sale)::text, sum(s.payout)::text
-		FROM sums s JOIN brands b ON b.id = s.brand_id
-		GROUP BY 1, 2, 3, 4 ORDER BY 1, 2, 3, 4`, day.From, day.To, brand)
+		SELECT id FROM unnest($1::bigint[]) id WHERE NOT EXISTS (SELECT FROM file_tallies t WHERE t.file_id = id)`, ids)
 	if err != nil {
 		return nil, interpretError(err)
 	}
-	return collect(rows, func(r pgx.CollectableRow) (Tally, error) {
+	untallied, err := collect(rows, pgx.RowTo[int64])
+	if err != nil {
+		return nil, err
+	}
+	rows, err = tx.Query(ctx, `
+		SELECT file_id, outcome, code, operation, rows, sale_amount_change::text, payout_change::text
+		FROM file_tallies WHERE file_id = ANY ($1)
+		UNION ALL
+		SELECT file_id, outcome, coalesce(code, ''), coalesce(operation, ''), count(*),
+			coalesce(sum(new_amount - coalesce(old_amount, 0)), 0)::text, coalesce(sum(new_payout - coalesce(old_payout, 0)), 0)::text
+		FROM row_outcomes WHERE file_id = ANY ($2)
+		GROUP BY 1, 2, 3, 4`, ids, untallied)
+	if err != nil {
+		return nil, interpretError(err)
+	}
+	defer rows.Close()
+	type key struct {
+		brand     string
+		outcome   outcome.Outcome
+		code      outcome.Code
+		operation string
+	}
+	sums := map[key]*Tally{}
+	for rows.Next() {
+		var file int64
 		var t Tally
 		var sale, payout string
-		if err := r.Scan(&t.Brand, &t.Outcome, &t.Code, &t.Operation, &t.Rows, &sale, &payout); err != nil {
-			return t, err
+		if err := rows.Scan(&file, &t.Outcome, &t.Code, &t.Operation, &t.Rows, &sale, &payout); err != nil {
+			return nil, err
 		}
-		var err error
 		if t.SaleAmountChange, err = parseTotal(sale); err != nil {
-			return t, err
+			return nil, err
 		}
-		t.PayoutChange, err = parseTotal(payout)
-		return t, err
+		if t.PayoutChange, err = parseTotal(payout); err != nil {
+			return nil, err
+		}
+		t.Brand = brandOf[file]
+		k := key{t.Brand, t.Outcome, t.Code, t.Operation}
+		if sum := sums[k]; sum != nil {
+			sum.Rows += t.Rows
+			sum.SaleAmountChange += t.SaleAmountChange
+			sum.PayoutChange += t.PayoutChange
+		} else {
+			sums[k] = &t
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return nil, interpretError(err)
+	}
+	out := make([]Tally, 0, len(sums))
+	for _, t := range sums {
+		out = append(out, *t)
+	}
+	slices.SortFunc(out, func(a, b Tally) int {
+		return cmp.Or(strings.Compare(a.Brand, b.Brand), strings.Compare(string(a.Outcome), string(b.Outcome)),
+			strings.Compare(string(a.Code), string(b.Code)), strings.Compare(a.Operation, b.Operation))
 	})
+	return out, nil
 }
 
 func dayEvents(ctx context.Context, tx pgx.Tx, day Span, brand *int64) ([]EventCount, error) {
 	rows, err := tx.Query(ctx, `
 		SELECT b.slug, e.kind, e.events, e.delta::text
 		FROM (
-			SELECT brand_id, kind, count(*) AS events, coalesce(sum(balance_delta), 0) AS delta
-			FROM ledger_events
-			WHERE file_id IS NULL AND at >= $1 AND at < $2 AND ($3::bigint IS NULL OR brand_id = $3)
+			SELECT brand_id, kind, sum(events) AS events, sum(balance_delta) AS delta
+			FROM event_tallies
+			WHERE at >= $1 AND at < $2 AND ($3::bigint IS NULL OR brand_id = $3)
 			GROUP BY 1, 2
 		) e JOIN brands b ON b.id = e.brand_id
 		ORDER BY 1, 2`, day.From, day.To, brand)
@@ -370,11 +433,16 @@ func openInquiries(ctx context.Context, tx pgx.Tx, now time.Time, ageDays []int,
 	if err := rows.Err(); err != nil {
 		return nil, interpretError(err)
 	}
+	// The oldest of each brand: one probe of inquiries_open_by_age per brand.
 	rows, err = tx.Query(ctx, `
-		SELECT DISTINCT ON (i.brand_id) b.slug, i.inquiry_id, i.submitted_at
-		FROM inquiries i JOIN brands b ON b.id = i.brand_id
-		WHERE i.status IN ('NEW', 'INCOMPLETE') AND ($1::bigint IS NULL OR i.brand_id = $1)
-		ORDER BY i.brand_id, i.submitted_at, i.id`, brand)
+		SELECT b.slug, o.inquiry_id, o.submitted_at
+		FROM brands b
+		CROSS JOIN LATERAL (
+			SELECT inquiry_id, submitted_at FROM inquiries
+			WHERE brand_id = b.id AND status IN ('NEW', 'INCOMPLETE')
+			ORDER BY submitted_at, id LIMIT 1
+		) o
+		WHERE $1::bigint IS NULL OR b.id = $1`, brand)
 	if err != nil {
 		return nil, interpretError(err)
 	}

@@ -1,6 +1,7 @@
 package ledger
 
 import (
+	"context"
 	"crypto/sha256"
 	"errors"
 	"slices"
@@ -9,6 +10,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/stdlib"
+	"github.com/returnsd/returnsd/internal/pgtest"
 	"github.com/returnsd/returnsd/money"
 	"github.com/returnsd/returnsd/outcome"
 	"github.com/returnsd/returnsd/processors"
@@ -384,5 +388,57 @@ func TestParseTotal(t *testing.T) {
 		if _, err := parseTotal(s); err == nil {
 			t.Errorf("parseTotal(%q) succeeded", s)
 		}
+	}
+}
+
+// TestMigrationTalliesTheEventsAlreadyInTheLedger: a ledger that locked, paid
+// and took deposits before migration 00010 has those events tallied by it, so
+// the report of an earlier day counts them too.
+func TestMigrationTalliesTheEventsAlreadyInTheLedger(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	l, err := Open(ctx, pgtest.NewDatabase(t), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(l.Close)
+	db := stdlib.OpenDBFromPool(l.pool)
+	defer db.Close()
+	provider, err := newProvider(db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := provider.UpTo(ctx, 9); err != nil {
+		t.Fatal(err)
+	}
+	_, err = l.pool.Exec(ctx, `
+		INSERT INTO brands (slug, name, currency, timezone, payout_delay_days) VALUES ('acme', 'ACME', 'USD', 'UTC', 15);
+		INSERT INTO ledger_events (at, brand_id, kind, actor, balance_delta) VALUES ('2026-11-01 10:00Z', 1, 'DEPOSIT', 'cli', 50);
+		INSERT INTO ledger_events (at, brand_id, action_id, kind, actor, old_state, new_state, old_amount, new_amount,
+			old_payout, new_payout, balance_delta)
+		SELECT '2026-11-02 05:00Z', 1, g, k, 'lifecycle', 'PENDING', 'LOCKED', 10, 10, 1, 1, CASE k WHEN 'PAY' THEN -1 END
+		FROM generate_series(1, 3) g CROSS JOIN (VALUES ('LOCK'), ('PAY')) v (k);
+		INSERT INTO ledger_events (at, brand_id, action_id, kind, actor, file_id, line, new_state, new_amount, new_payout)
+		VALUES ('2026-11-02 05:00Z', 1, 9, 'CREATE', 'cli', 1, 2, 'PENDING', 10, 1)`)
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	if _, err := provider.Up(ctx); err != nil {
+		t.Fatal(err)
+	}
+
+	rows, err := l.pool.Query(ctx, `SELECT to_char(at AT TIME ZONE 'UTC', 'MM-DD HH24') || ' ' || kind || ' ' || events || ' ' || balance_delta
+		FROM event_tallies ORDER BY at, kind`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []string{"11-01 10 DEPOSIT 1 50.00", "11-02 05 LOCK 3 0.00", "11-02 05 PAY 3 -3.00"}
+	if !slices.Equal(got, want) {
+		t.Errorf("event tallies %q, want %q", got, want)
 	}
 }

@@ -23,7 +23,7 @@ import (
 var CSVColumns = []string{"Day", "Timezone", "Brand", "Section", "Item", "Code", "Currency", "Value", "At", "Detail"}
 
 // WriteCSV writes the report as CSV, by the convention of the exports
-// (docs/exports.md): every text cell is formula-safe.
+// (docs/report.md): every text cell is formula-safe.
 func WriteCSV(w io.Writer, r *Report) error {
 	t := newTable(w, FormatCSV, r.Location, CSVColumns)
 	c := csvReport{t: t, day: r.Day.String(), zone: r.Location.String()}

@@ -12,7 +12,7 @@ import (
 )
 
 // The exports write the ledger's current state by the one CSV and JSON
-// convention of table (docs/exports.md). Their columns are those the
+// convention of table (docs/report.md). Their columns are those the
 // command line has always printed.
 
 // ActionColumns are the columns of `export actions`.

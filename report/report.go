@@ -3,7 +3,7 @@
 // in one snapshot) into a Report, plain data with exact amounts; WriteHTML,
 // WriteCSV and WriteJSON render it, and know no SQL. Deliver mails a day's
 // report once. ExportActions, ExportInquiries and ExportBalances write the
-// ledger's current state by the same CSV and JSON conventions (docs/exports.md).
+// ledger's current state by the same CSV and JSON conventions (docs/report.md).
 //
 // What a day is:
 //

@@ -40,7 +40,7 @@ func ParseFormat(s string, allowHTML bool) (Format, error) {
 }
 
 // table writes rows by the one convention of every export and of the
-// report's CSV (docs/exports.md):
+// report's CSV (docs/report.md):
 //
 //   - CSV: UTF-8 without a byte order mark, comma-separated, LF line ends, a
 //     header row of the column names, quoted as RFC 4180 says. Every text cell
