@@ -65,8 +65,10 @@ const reportLockClass = 0x7270
 //
 // A failed send rolls back and is recorded as FAILED with its error and the
 // number of attempts, for ops; the caller's retry sends again. The
-// transaction holds one connection for the length of the send, which the
-// mailer's timeouts bound.
+// transaction holds one connection, idle, for the length of the send, which
+// the mailer's timeouts bound: a server whose idle_in_transaction_session_timeout
+// is shorter than a send would end the session under it, and a mail that went
+// out would then be sent again.
 func (l *Ledger) DeliverReportOnce(ctx context.Context, day ReportDay,
 	send func(ctx context.Context) (SentReport, error)) (ReportDelivery, error) {
 	var d ReportDelivery
