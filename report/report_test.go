@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/returnsd/returnsd/config"
 	"github.com/returnsd/returnsd/internal/pgtest"
 	"github.com/returnsd/returnsd/ledger"
 	"github.com/returnsd/returnsd/money"
@@ -385,5 +386,17 @@ func TestDate(t *testing.T) {
 	}
 	if !(Date{2025, 12, 31}).Before(Date{2026, 1, 1}) || (Date{2026, 1, 1}).Before(Date{2026, 1, 1}) {
 		t.Error("Before")
+	}
+}
+
+func TestSourceBrandsAreASourcesBrandOrItsRoutesBrands(t *testing.T) {
+	cfg := &config.Config{Sources: []config.Source{
+		{Name: "drop", Brand: "acme", Type: config.LocalDir},
+		{Name: "inbox", Type: config.IMAP, Routes: []config.Route{
+			{Recipient: "a@x.example", Brand: "acme"}, {Recipient: "g@x.example", Brand: "globex"}, {Recipient: "a2@x.example", Brand: "acme"}}},
+	}}
+	got := SourceBrands(cfg)
+	if len(got) != 2 || !slices.Equal(got["drop"], []string{"acme"}) || !slices.Equal(got["inbox"], []string{"acme", "globex"}) {
+		t.Errorf("%v", got)
 	}
 }
