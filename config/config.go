@@ -51,6 +51,9 @@ type Config struct {
 	ShutdownTimeout Duration `yaml:"shutdown_timeout"`
 	// Queue tunes the daemon's job queue.
 	Queue Queue `yaml:"queue"`
+	// Report says whom the daemon mails the daily report to, and in which
+	// zone its days are. Default: no recipients, days in UTC.
+	Report Report `yaml:"report"`
 }
 
 // Queue tunes the daemon's job queue (River, in the ledger's database). Every
@@ -83,8 +86,10 @@ type Schedules struct {
 	// inquiries auto-resolve does. Default: "35 * * * *", half an hour from
 	// the lifecycle so the two do not queue for the same brands' locks.
 	AutoResolve string `yaml:"auto_resolve"`
-	// Report builds and mails the daily processing report (SPEC §7).
-	// Default: "0 7 * * *", 07:00 UTC.
+	// Report builds and mails the daily processing report (SPEC §7) of the
+	// day before, to report.recipients. Unlike the other schedules it runs
+	// on the wall clock of report.timezone unless it names a CRON_TZ, so
+	// "0 7 * * *" is 07:00 where the report's days are. Default: "0 7 * * *".
 	Report string `yaml:"report"`
 	// AutoApprove approves the inquiries due under the brands' automatic
 	// approval rules, as returnsd inquiries auto-approve does. Hourly is
@@ -509,6 +514,7 @@ func (c *Config) WithDefaults() *Config {
 	out.Schedules.Report = cmp.Or(c.Schedules.Report, DefaultReportSchedule)
 	out.Schedules.AutoApprove = cmp.Or(c.Schedules.AutoApprove, DefaultAutoApproveSchedule)
 	out.Schedules.Notify = cmp.Or(c.Schedules.Notify, DefaultNotifySchedule)
+	out.Report.Timezone = cmp.Or(c.Report.Timezone, DefaultReportTimezone)
 	out.HTTP.Listen = cmp.Or(c.HTTP.Listen, DefaultListen)
 	if out.ShutdownTimeout.IsZero() {
 		out.ShutdownTimeout = defaultShutdown

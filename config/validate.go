@@ -51,6 +51,7 @@ func (c *Config) Validate() error {
 	}
 	v.limits(c)
 	v.smtp(c)
+	v.report(c)
 	v.daemon(c)
 	if c.SpoolDir == "" {
 		v.add("spool_dir", "is required")
@@ -536,7 +537,7 @@ func (v *validator) patterns(p string, pats []string) {
 // how long it waits to stop.
 func (v *validator) daemon(c *Config) {
 	for _, d := range c.Schedules.named() {
-		v.schedule("schedules."+d.job, d.spec, time.UTC)
+		v.schedule("schedules."+d.job, d.spec, c.scheduleZone(d.job))
 	}
 	v.listen("http.listen", c.HTTP.Listen)
 	v.clockDuration("shutdown_timeout", c.ShutdownTimeout, "60s or 2m")

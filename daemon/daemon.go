@@ -14,7 +14,7 @@
 //
 // The work itself is the code the command line runs: poller.PollOnce,
 // Poller.ApplyWaiting, ledger.RunLifecycle, ledger.AutoResolveInquiries,
-// ledger.AutoApproveInquiries, ledger.DeliverInquiryNotices.
+// ledger.AutoApproveInquiries, ledger.DeliverInquiryNotices, report.Deliver.
 package daemon
 
 import (
@@ -34,6 +34,7 @@ import (
 
 	"github.com/returnsd/returnsd/config"
 	"github.com/returnsd/returnsd/ledger"
+	"github.com/returnsd/returnsd/mailer"
 	"github.com/returnsd/returnsd/pipeline"
 	"github.com/returnsd/returnsd/poller"
 	"github.com/returnsd/returnsd/schedules"
@@ -99,7 +100,8 @@ func New(p Params) (*Daemon, error) {
 	}
 	d.files = &pipeline.Pipeline{Ledger: d.ledger, Limits: pipeline.Limits(d.cfg.Limits), Logger: d.log,
 		SpoolDir: filepath.Join(d.cfg.SpoolDir, "ledger")}
-	d.poller = &poller.Poller{Ledger: d.ledger, Files: d.files, Config: d.cfg, Logger: d.log, Enqueue: d.enqueueApply}
+	d.poller = &poller.Poller{Ledger: d.ledger, Files: d.files, Config: d.cfg, Logger: d.log, Enqueue: d.enqueueApply,
+		EnqueueAnswer: d.enqueueAnswer, OpenSource: d.openSource}
 	d.metrics = newMetrics(d)
 	if !d.cfg.SMTP.IsZero() {
 		d.partners = NewPartnerMailer(&d.cfg.SMTP)
@@ -119,10 +121,12 @@ func New(p Params) (*Daemon, error) {
 	workers := river.NewWorkers()
 	river.AddWorker(workers, &pollWorker{d: d})
 	river.AddWorker(workers, &applyWorker{d: d})
+	river.AddWorker(workers, &answerWorker{d: d})
 	river.AddWorker(workers, &lifecycleWorker{d: d})
 	river.AddWorker(workers, &autoResolveWorker{d: d})
 	river.AddWorker(workers, &autoApproveWorker{d: d})
 	river.AddWorker(workers, &notifyWorker{d: d})
+	river.AddWorker(workers, &reportWorker{d: d, mail: mailer.New(&d.cfg.SMTP)})
 	d.client, err = river.NewClient(riverpgxv5.New(d.ledger.Pool()), &river.Config{
 		Queues: map[string]river.QueueConfig{
 			queuePoll:   {MaxWorkers: d.cfg.Queue.PollWorkers},
@@ -221,6 +225,12 @@ func (d *Daemon) periodicJobs() ([]*river.PeriodicJob, error) {
 				continue
 			}
 			args = func(at time.Time) river.JobArgs { return NotifyArgs{RunAt: at} }
+		case name == config.JobReport:
+			if why := d.reportUnusable(); why != "" {
+				d.log.Info("the daily report is not mailed: "+why, "schedule", j.Schedule.String())
+				continue
+			}
+			args = func(at time.Time) river.JobArgs { return ReportArgs{RunAt: at} }
 		case strings.HasPrefix(name, config.JobPollPrefix):
 			source := strings.TrimPrefix(name, config.JobPollPrefix)
 			if d.unusable[source] != nil {
@@ -228,12 +238,23 @@ func (d *Daemon) periodicJobs() ([]*river.PeriodicJob, error) {
 			}
 			args = func(at time.Time) river.JobArgs { return PollArgs{Source: source, RunAt: at} }
 		default:
-			continue // the daily report's slot: it comes with the report itself
+			continue
 		}
 		out = append(out, river.NewPeriodicJob(j.Schedule, d.periodic(j, args),
 			&river.PeriodicJobOpts{ID: j.Name, RunOnStart: j.Schedule.Every() == 0}))
 	}
 	return out, nil
+}
+
+// reportUnusable says why the daily report cannot be mailed from here, or "".
+func (d *Daemon) reportUnusable() string {
+	switch {
+	case !d.cfg.Report.Mails():
+		return "report.recipients is empty"
+	case d.cfg.SMTP.PasswordEnv.Missing() != "":
+		return "the smtp password: " + d.cfg.SMTP.PasswordEnv.Missing()
+	}
+	return ""
 }
 
 // periodic is the constructor of a job's runs. A cron schedule's run is named

@@ -92,6 +92,11 @@ func (l *Ledger) AutoApproveInquiries(ctx context.Context, brand string, at time
 		if res.Payout, err = money.Parse(payout, false); err != nil {
 			return fmt.Errorf("payout %q: %w", payout, err)
 		}
+		// The CREATE events belong to no file: the daily report counts them
+		// from event_tallies, as the LOCK and PAY events lockAndPay tallies.
+		if err := tallyEvents(ctx, tx, id, "CREATE", res.Approved, 0); err != nil {
+			return err
+		}
 		var bl BrandLifecycle
 		if err := lockAndPay(ctx, tx, lockAndPayCreatedSQL, id, at, AutoApprovalActor, &bl); err != nil {
 			return err
