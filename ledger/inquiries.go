@@ -547,6 +547,7 @@ SELECT count(*) FILTER (WHERE same), count(*) FILTER (WHERE NOT same) FROM decli
 
 // Inquiry is one inquiry as `returnsd export inquiries` shows it.
 type Inquiry struct {
+	Brand, BrandName string // slug and name
 	InquiryID        string
 	PartnerID        int64
 	Oid              string
@@ -555,23 +556,38 @@ type Inquiry struct {
 	TransactionDate  time.Time
 	SaleAmount       *money.Amount
 	ExpectedPayout   *money.Amount
+	FinalPayout      *money.Amount // VALID: the created action's payout
 	SubmittedAt      time.Time
 	Status           string
 	ResolutionReason string
 	ResolutionNotes  string
-	ActionID         int64 // the action a VALID resolution created
-	ResolvedAt       *time.Time
+	CustomerID       string
+	ActionID         int64      // the action a VALID resolution created
+	AutoApprovalDate *time.Time // under an automatic approval rule: NEW, or approved by it
+	ResolvedAt       *time.Time // when it was VALID or DECLINED; nil while it is open
 	ResolvedBy       string
+	// Deadline is when an open inquiry passes the brand's resolution deadline
+	// (the submission plus contract.inquiries.resolution_deadline, on the
+	// brand's wall clock); nil once it is VALID or DECLINED.
+	Deadline *time.Time
 }
 
 // InquiryQuery selects the inquiries of an export.
 type InquiryQuery struct {
 	Brand   string   // the brand's slug; required
 	States  []string // only inquiries with these statuses; nil for every status
+	Types   []string // only inquiries of these types; nil for every type
 	Partner int64    // only this partner's inquiries; 0 for every partner
 	// From and To bound the submission date: From included, To not. A zero
 	// time leaves that end open.
 	From, To time.Time
+	// ResolvedFrom and ResolvedTo bound the resolution date the same way; with
+	// either, only VALID and DECLINED inquiries are selected.
+	ResolvedFrom, ResolvedTo time.Time
+	// ChangedSince selects the inquiries with a status change (their
+	// submission included) recorded at or after it: a partner's status file
+	// since its last one. Zero: every inquiry.
+	ChangedSince time.Time
 }
 
 // ExportInquiries calls fn with every inquiry of the brand, in order of submission.
@@ -587,30 +603,44 @@ func (l *Ledger) Inquiries(ctx context.Context, iq InquiryQuery, fn func(Inquiry
 		return fmt.Errorf("ledger: export inquiries: %w", err)
 	}
 	rows, err := l.pool.Query(ctx, `
-		SELECT inquiry_id, partner_id, oid, type, coalesce(tracker_id, 0), transaction_date,
-			sale_amount::text, expected_payout::text, submitted_at, status, coalesce(resolution_reason, ''),
-			coalesce(resolution_notes, ''), coalesce(action_id, 0), resolved_at, coalesce(resolved_by, '')
-		FROM inquiries
-		WHERE brand_id = $1 AND ($2::text[] IS NULL OR status = ANY ($2)) AND ($3::bigint = 0 OR partner_id = $3)
-			AND ($4::timestamptz IS NULL OR submitted_at >= $4) AND ($5::timestamptz IS NULL OR submitted_at < $5)
-		ORDER BY submitted_at, id`, id, iq.States, iq.Partner, optionalTime(iq.From), optionalTime(iq.To))
+		SELECT b.slug, b.name, i.inquiry_id, i.partner_id, i.oid, i.type, coalesce(i.tracker_id, 0), i.transaction_date,
+			i.sale_amount::text, i.expected_payout::text, i.final_payout::text, i.submitted_at, i.status,
+			coalesce(i.resolution_reason, ''), coalesce(i.resolution_notes, ''), coalesce(i.customer_id, ''),
+			coalesce(i.action_id, 0), i.auto_approve_at,
+			CASE WHEN i.status IN ('VALID', 'DECLINED') THEN i.resolved_at END,
+			CASE WHEN i.status IN ('VALID', 'DECLINED') THEN coalesce(i.resolved_by, '') ELSE '' END,
+			CASE WHEN i.status IN ('NEW', 'INCOMPLETE') THEN
+				((i.submitted_at AT TIME ZONE b.timezone) + b.inquiry_resolution_deadline) AT TIME ZONE b.timezone END
+		FROM inquiries i JOIN brands b ON b.id = i.brand_id
+		WHERE i.brand_id = $1 AND ($2::text[] IS NULL OR i.status = ANY ($2)) AND ($3::bigint = 0 OR i.partner_id = $3)
+			AND ($4::timestamptz IS NULL OR i.submitted_at >= $4) AND ($5::timestamptz IS NULL OR i.submitted_at < $5)
+			AND ($6::text[] IS NULL OR i.type = ANY ($6))
+			AND ($7::timestamptz IS NULL OR (i.status IN ('VALID', 'DECLINED') AND i.resolved_at >= $7))
+			AND ($8::timestamptz IS NULL OR (i.status IN ('VALID', 'DECLINED') AND i.resolved_at < $8))
+			AND ($9::timestamptz IS NULL OR EXISTS (
+				SELECT 1 FROM inquiry_history h WHERE h.inquiry = i.id AND h.recorded_at >= $9))
+		ORDER BY i.submitted_at, i.id`, id, iq.States, iq.Partner, optionalTime(iq.From), optionalTime(iq.To),
+		iq.Types, optionalTime(iq.ResolvedFrom), optionalTime(iq.ResolvedTo), optionalTime(iq.ChangedSince))
 	if err != nil {
 		return fmt.Errorf("ledger: export inquiries: %w", interpretError(err))
 	}
 	defer rows.Close()
 	var q Inquiry
-	var sale, expected *string
+	var sale, expected, final *string
 	for rows.Next() {
-		if err := rows.Scan(&q.InquiryID, &q.PartnerID, &q.Oid, &q.Type, &q.TrackerID, &q.TransactionDate,
-			&sale, &expected, &q.SubmittedAt, &q.Status, &q.ResolutionReason, &q.ResolutionNotes,
-			&q.ActionID, &q.ResolvedAt, &q.ResolvedBy); err != nil {
+		if err := rows.Scan(&q.Brand, &q.BrandName, &q.InquiryID, &q.PartnerID, &q.Oid, &q.Type, &q.TrackerID,
+			&q.TransactionDate, &sale, &expected, &final, &q.SubmittedAt, &q.Status, &q.ResolutionReason,
+			&q.ResolutionNotes, &q.CustomerID, &q.ActionID, &q.AutoApprovalDate, &q.ResolvedAt, &q.ResolvedBy,
+			&q.Deadline); err != nil {
 			return fmt.Errorf("ledger: export inquiries: %w", err)
 		}
-		if q.SaleAmount, err = parseAmount(sale); err != nil {
-			return fmt.Errorf("ledger: export inquiries: %s: %w", q.InquiryID, err)
-		}
-		if q.ExpectedPayout, err = parseAmount(expected); err != nil {
-			return fmt.Errorf("ledger: export inquiries: %s: %w", q.InquiryID, err)
+		for _, a := range []struct {
+			in  *string
+			out **money.Amount
+		}{{sale, &q.SaleAmount}, {expected, &q.ExpectedPayout}, {final, &q.FinalPayout}} {
+			if *a.out, err = parseAmount(a.in); err != nil {
+				return fmt.Errorf("ledger: export inquiries: %s: %w", q.InquiryID, err)
+			}
 		}
 		if err := fn(q); err != nil {
 			return err

@@ -128,7 +128,8 @@ func writeEveryCSV(t *testing.T, r *rand.Rand) {
 		row  []any
 	}{
 		{ActionColumns, []any{r.Int64N(1e15), text(), int64(1001), int64(301), text(), abs(amount), abs(amount), text(), &tm, nil, 3}},
-		{InquiryColumns, []any{text(), int64(301), text(), nil, tm, &amount, nil, text(), tm, text(), text(), text(), int64(9), &tm, text()}},
+		{InquiryColumns, []any{text(), text(), int64(301), text(), nil, zoned(tm, time.UTC), &amount, nil, &amount, text(),
+			text(), text(), text(), zoned(tm, time.UTC), zoned(&tm, time.UTC), nil, text(), 12, true, int64(9)}},
 		{BalanceColumns, []any{text(), text(), amount, r.IntN(9), abs(amount)}},
 	} {
 		b.Reset()

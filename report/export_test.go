@@ -153,7 +153,7 @@ func TestExportInquiries(t *testing.T) {
 			t.Fatal(err)
 		}
 		export := func(f InquiryFilter, format Format) string {
-			f.Brand, f.Location = "acme", newYork
+			f.Brands = []BrandZone{{Slug: "acme", Location: newYork}}
 			return b.export(func(w *bytes.Buffer) error { return ExportInquiries(b.ctx, b.l, f, format, w) })
 		}
 
@@ -172,7 +172,7 @@ func TestExportInquiries(t *testing.T) {
 			t.Fatal(err)
 		}
 		if len(objs) != 1 || objs[0]["Inquiry Id"] != "=HYPERLINK(1)" || objs[0]["ActionId"] != nil ||
-			objs[0]["Resolved At"] != nil || objs[0]["Sale Amount"] != nil || objs[0]["Action Tracker"] != float64(1001) ||
+			objs[0]["Resolved Date"] != nil || objs[0]["Sale Amount"] != nil || objs[0]["Action Tracker"] != float64(1001) ||
 			objs[0]["Submission Date"] != "2026-11-03T10:00:00-05:00" {
 			t.Errorf("JSON (text as it is, absent values null): %v", objs)
 		}

@@ -47,12 +47,12 @@ func ParseFormat(s string, allowHTML bool) (Format, error) {
 //     is made formula-safe (csvsafe.Cell). Ids and counts are plain integers;
 //     amounts have two decimals and a point, and a negative one its leading
 //     minus: numbers, never formulas (csvsafe.Amount). Times are RFC 3339 in
-//     the brand's zone (an export) or the report's. A value that is absent is
-//     an empty cell.
+//     the brand's zone (an export) or the report's. A flag is true or false.
+//     A value that is absent is an empty cell.
 //   - JSON: an array with one object per line, its keys the CSV's column
 //     names in the same order. Ids and counts are numbers; amounts are strings
 //     ("12.50", "-80.04"), so no reader turns them into floats; times are RFC
-//     3339 strings; text is a string, "" when empty. A value that is absent
+//     3339 strings; flags are true or false; text is a string, "" when empty. A value that is absent
 //     (a date an open-ended contract has not set, an inquiry's missing
 //     amount) is null.
 type table struct {
@@ -80,7 +80,8 @@ func newTable(w io.Writer, f Format, loc *time.Location, cols []string) *table {
 }
 
 // write writes one row, a value per column: a string for text; an int, an
-// int64 or a money.Amount for a number; a time.Time for a time; nil (or a nil
+// int64 or a money.Amount for a number; a bool for a flag; a time.Time for a
+// time in the table's zone, or zoned(t, loc) for one in loc; nil (or a nil
 // pointer, or the zero time) for a value that is absent. The first error is
 // kept for close.
 func (t *table) write(vals ...any) {
@@ -120,6 +121,20 @@ func (t *table) write(vals ...any) {
 	_, t.err = t.bw.WriteString("}")
 }
 
+// zonedTime is a time written in its own location, not the table's: the rows
+// of several brands, each in its zone.
+type zonedTime struct{ t time.Time }
+
+// zoned is a time value of write (a time.Time or *time.Time) to be written in
+// loc; nil when it is absent.
+func zoned(v any, loc *time.Location) any {
+	t, ok := value(v).(time.Time)
+	if !ok {
+		return nil
+	}
+	return zonedTime{t.In(loc)}
+}
+
 // value unwraps a pointer and the zero time to nil.
 func value(v any) any {
 	switch x := v.(type) {
@@ -153,8 +168,12 @@ func (t *table) csvCell(v any) string {
 		return strconv.FormatInt(x, 10)
 	case money.Amount:
 		return csvsafe.Amount(x)
+	case bool:
+		return strconv.FormatBool(x)
 	case time.Time:
 		return x.In(t.loc).Format(time.RFC3339)
+	case zonedTime:
+		return x.t.Format(time.RFC3339)
 	default:
 		panic(fmt.Sprintf("report: a table cannot write a %T", v))
 	}
@@ -166,7 +185,9 @@ func (t *table) jsonValue(v any) any {
 		return x.String()
 	case time.Time:
 		return x.In(t.loc).Format(time.RFC3339)
-	case nil, string, int, int64:
+	case zonedTime:
+		return x.t.Format(time.RFC3339)
+	case nil, string, int, int64, bool:
 		return x
 	default:
 		panic(fmt.Sprintf("report: a table cannot write a %T", v))

@@ -4,6 +4,7 @@ import (
 	"context"
 	"flag"
 	"strconv"
+	"time"
 
 	"github.com/returnsd/returnsd/report"
 )
@@ -36,9 +37,6 @@ type parsed struct {
 func (x exportFlags) parse(cmd string, states []string) (parsed, error) {
 	var p parsed
 	var err error
-	if *x.brand == "" {
-		return p, usagef("%s: --brand is required", cmd)
-	}
 	if p.format, err = report.ParseFormat(*x.format, false); err != nil {
 		return p, usagef("%s: %v", cmd, err)
 	}
@@ -50,21 +48,31 @@ func (x exportFlags) parse(cmd string, states []string) (parsed, error) {
 			return p, usagef("%s: --partner %q is not a partner id", cmd, *x.partner)
 		}
 	}
+	if p.dates, err = parseDateRange(cmd, "--from", *x.from, "--to", *x.to); err != nil {
+		return p, err
+	}
+	return p, nil
+}
+
+// parseDateRange reads the flags of a range of days, both YYYY-MM-DD.
+func parseDateRange(cmd, fromFlag, from, toFlag, to string) (report.DateRange, error) {
+	var r report.DateRange
+	var err error
 	for _, d := range []struct {
 		flag, value string
 		into        *report.Date
-	}{{"--from", *x.from, &p.dates.From}, {"--to", *x.to, &p.dates.To}} {
+	}{{fromFlag, from, &r.From}, {toFlag, to, &r.To}} {
 		if d.value == "" {
 			continue
 		}
 		if *d.into, err = report.ParseDate(d.value); err != nil {
-			return p, usagef("%s: %s: %v", cmd, d.flag, err)
+			return r, usagef("%s: %s: %v", cmd, d.flag, err)
 		}
 	}
-	if !p.dates.From.IsZero() && !p.dates.To.IsZero() && p.dates.To.Before(p.dates.From) {
-		return p, usagef("%s: --to %s is before --from %s", cmd, p.dates.To, p.dates.From)
+	if !r.From.IsZero() && !r.To.IsZero() && r.To.Before(r.From) {
+		return r, usagef("%s: %s %s is before %s %s", cmd, toFlag, r.To, fromFlag, r.From)
 	}
-	return p, nil
+	return r, nil
 }
 
 // exportActions prints the current state of a brand's actions.
@@ -81,6 +89,9 @@ func (e *env) exportActions(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
+	if *x.brand == "" {
+		return usagef("export actions: --brand is required")
+	}
 	b, l, err := e.openBrandLedger(ctx, *x.brand)
 	if err != nil {
 		return err
@@ -90,28 +101,63 @@ func (e *env) exportActions(ctx context.Context, args []string) error {
 		Partner: p.partner, Dates: p.dates}, p.format, e.stdout)
 }
 
-// exportInquiries prints a brand's inquiries and what became of them, for
-// reconciliation with the partners' side.
+// exportInquiries prints inquiries and what became of them, as the partners'
+// inquiry list shows them: a brand's (--brand), or a partner's with every
+// brand (--partner without --brand), such as its status file of what changed
+// since its last one (--since).
 func (e *env) exportInquiries(ctx context.Context, args []string) error {
 	fs, cfg, x := e.exportFlagSet("export inquiries", "submission date")
+	types := fs.String("type", "", "only these types (UNTRACKED, INCORRECT, DECLINED), separated by commas")
+	resolvedFrom := fs.String("resolved-from", "", "only VALID or DECLINED from this resolution date on (YYYY-MM-DD)")
+	resolvedTo := fs.String("resolved-to", "", "only VALID or DECLINED up to this resolution date, included (YYYY-MM-DD)")
+	since := fs.String("since", "", "only those whose status changed since this RFC 3339 time")
+	atFlag := fs.String("at", "", "the clock for Age in days and Overdue, an RFC 3339 time (default: now)")
 	pos, err := e.parse(fs, cfg, args)
 	if err != nil {
 		return err
 	}
+	const cmd = "export inquiries"
 	if len(pos) > 0 {
 		return usagef("export inquiries takes no arguments")
 	}
-	p, err := x.parse("export inquiries", report.InquiryStates)
+	p, err := x.parse(cmd, report.InquiryStates)
 	if err != nil {
 		return err
 	}
-	b, l, err := e.openBrandLedger(ctx, *x.brand)
+	if *x.brand == "" && p.partner == 0 {
+		return usagef("export inquiries: --brand or --partner is required")
+	}
+	f := report.InquiryFilter{States: p.states, Partner: p.partner, Dates: p.dates}
+	if f.Types, err = report.ParseStates(*types, report.InquiryTypes); err != nil {
+		return usagef("export inquiries: --type: %v", err)
+	}
+	if f.Resolved, err = parseDateRange(cmd, "--resolved-from", *resolvedFrom, "--resolved-to", *resolvedTo); err != nil {
+		return err
+	}
+	if *since != "" {
+		if f.Since, err = time.Parse(time.RFC3339, *since); err != nil {
+			return usagef("export inquiries: --since %q is not an RFC 3339 time such as 2026-11-01T00:00:00-05:00", *since)
+		}
+	}
+	if f.Now, err = parseAt(cmd, *atFlag); err != nil {
+		return err
+	}
+	for i := range e.cfg.Brands {
+		b := &e.cfg.Brands[i]
+		if *x.brand == "" || b.ID == *x.brand {
+			f.Brands = append(f.Brands, report.BrandZone{Slug: b.ID, Location: b.Location()})
+		}
+	}
+	if len(f.Brands) == 0 {
+		_, err := e.cfg.Brand(*x.brand)
+		return err
+	}
+	l, err := e.openLedger(ctx)
 	if err != nil {
 		return err
 	}
 	defer l.Close()
-	return report.ExportInquiries(ctx, l, report.InquiryFilter{Brand: b.ID, Location: b.Location(), States: p.states,
-		Partner: p.partner, Dates: p.dates}, p.format, e.stdout)
+	return report.ExportInquiries(ctx, l, f, p.format, e.stdout)
 }
 
 // exportBalances prints every brand's balance (or one brand's) and its

@@ -8,6 +8,7 @@ import (
 	"os"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/returnsd/returnsd/mailer/smtptest"
 )
@@ -64,28 +65,47 @@ func TestInquiryCommands(t *testing.T) {
 			t.Errorf("balances:\n%s", got)
 		}
 
-		csv := c.mustRun("export", "inquiries", "--brand", "acme")
+		// Age in days and Overdue are read at --at: Dec 1, 2026, 12:00 in New York.
+		csv := c.mustRun("export", "inquiries", "--brand", "acme", "--at", "2026-12-01T12:00:00-05:00")
 		for _, want := range []string{
-			"Inquiry Id,PartnerId,Order Id,Action Tracker,Transaction Date,Sale Amount,Expected Payout,Type,Submission Date,Status,Resolution Reason,Resolution Notes,ActionId,Resolved At,Resolved By\n",
-			"INQ-9001,301,ORD-2001,1001,2026-09-15T14:00:00-04:00,200.00,17.00,UNTRACKED,2026-11-10T09:00:00-05:00,VALID,,confirmed in our order system,900000000000000,",
-			"INQ-9007,305,ORD-2007,1001,2026-10-20T11:00:00-04:00,60.00,5.10,INCORRECT,2026-11-14T10:00:00-05:00,DECLINED,Did not meet terms and conditions set by merchant,bought with a staff discount,,",
-			"INQ-9003,303,ORD-1001,1001,2026-11-02T10:15:00-05:00,120.00,10.20,UNTRACKED,2026-11-09T08:00:00-05:00,INCOMPLETE,,please send the order confirmation,,",
+			"Inquiry Id,Brand,Partner,Order Id,Action Tracker,Transaction Date,Sale Amount,Expected Payout,Final Payout,Type,Status," +
+				"Resolution Reason,Resolution Notes,Submission Date,Auto Approval Date,Resolved Date,Customer Id,Age in days,Overdue,ActionId\n",
+			"INQ-9001,ACME Outdoor,301,ORD-2001,1001,2026-09-15T14:00:00-04:00,200.00,17.00,17.00,UNTRACKED,VALID,," +
+				"confirmed in our order system,2026-11-10T09:00:00-05:00,,",
+			"INQ-9007,ACME Outdoor,305,ORD-2007,1001,2026-10-20T11:00:00-04:00,60.00,5.10,,INCORRECT,DECLINED," +
+				"Did not meet terms and conditions set by merchant,bought with a staff discount,2026-11-14T10:00:00-05:00,,",
+			"INQ-9003,ACME Outdoor,303,ORD-1001,1001,2026-11-02T10:15:00-05:00,120.00,10.20,,UNTRACKED,INCOMPLETE,," +
+				"please send the order confirmation,2026-11-09T08:00:00-05:00,,,,22,false,\n",
 		} {
 			if !strings.Contains(csv, want) {
 				t.Errorf("export lacks %q:\n%s", want, csv)
 			}
 		}
-		if !strings.HasSuffix(strings.Split(csv, "\n")[1], ",cli:tester") {
-			t.Errorf("the resolver is not named: %q", strings.Split(csv, "\n")[1])
+		if !strings.HasSuffix(strings.Split(csv, "\n")[2], ",false,900000000000000") {
+			t.Errorf("INQ-9001 does not name its action: %q", strings.Split(csv, "\n")[2])
 		}
 		var rows []map[string]any
 		if err := json.Unmarshal([]byte(c.mustRun("export", "inquiries", "--brand", "acme", "--format", "json")), &rows); err != nil {
 			t.Fatal(err)
 		}
 		// In order of submission: INQ-9003 came first.
-		if len(rows) != 4 || rows[0]["Inquiry Id"] != "INQ-9003" || rows[0]["PartnerId"] != float64(303) ||
-			rows[0]["Status"] != "INCOMPLETE" {
+		if len(rows) != 4 || rows[0]["Inquiry Id"] != "INQ-9003" || rows[0]["Partner"] != float64(303) ||
+			rows[0]["Status"] != "INCOMPLETE" || rows[0]["Brand"] != "ACME Outdoor" {
 			t.Errorf("json: %v", rows)
+		}
+		// Partner 301's status file, with every brand: what changed since the import began.
+		file := c.mustRun("export", "inquiries", "--partner", "301", "--since", "2020-01-01T00:00:00Z")
+		if lines := strings.Split(strings.TrimSpace(file), "\n"); len(lines) != 2 || !strings.HasPrefix(lines[1], "INQ-9001,") {
+			t.Errorf("partner 301's status file:\n%s", file)
+		}
+		if got := c.mustRun("export", "inquiries", "--partner", "301", "--since", time.Now().Add(time.Hour).Format(time.RFC3339)); strings.Count(got, "\n") != 1 {
+			t.Errorf("nothing changed in the future, yet:\n%s", got)
+		}
+		checkOneLineError(t, c.run("export", "inquiries"), 2, "--brand or --partner is required")
+		checkOneLineError(t, c.run("export", "inquiries", "--partner", "301", "--since", "yesterday"), 2, "not an RFC 3339 time")
+		checkOneLineError(t, c.run("export", "inquiries", "--brand", "acme", "--type", "LOST"), 2, "UNTRACKED, INCORRECT, DECLINED")
+		if got := c.mustRun("export", "inquiries", "--brand", "acme", "--type", "incorrect", "--resolved-from", "2000-01-01"); !strings.Contains(got, "\nINQ-9007,") || strings.Count(got, "\n") != 2 {
+			t.Errorf("INCORRECT inquiries resolved since 2000:\n%s", got)
 		}
 
 		// Applying the resolutions again changes nothing.

@@ -46,9 +46,13 @@ Usage:
   returnsd export actions --brand B [--format csv|json] [--state S,...] [--partner P] [--from D] [--to D]
                                                      print the current state of the brand's actions (filtered by
                                                      state, partner, event date from/to: days in the brand's zone)
-  returnsd export inquiries --brand B [--format csv|json] [--state S,...] [--partner P] [--from D] [--to D]
-                                                     print the brand's inquiries and their resolutions (filtered by
-                                                     status, partner, submission date)
+  returnsd export inquiries --brand B|--partner P [--format csv|json] [--state S,...] [--type T,...]
+                          [--from D] [--to D] [--resolved-from D] [--resolved-to D] [--since TIME] [--at TIME]
+                                                     print inquiries as the partner's list shows them: a brand's,
+                                                     or a partner's with every brand (its status file: --since
+                                                     its last one); filtered by status, type, submission and
+                                                     resolution dates (days in the brand's zone); open ones past
+                                                     the brand's resolution deadline are Overdue
   returnsd inquiries auto-resolve [--brand B]        decline open inquiries whose order is already tracked
                                                      (brands with contract.inquiries.auto_resolve)
   returnsd inquiries auto-approve [--brand B] [--at TIME]

@@ -104,7 +104,7 @@ CREATE TABLE inquiry_history (
 );
 CREATE INDEX inquiry_history_by_inquiry ON inquiry_history (inquiry, id);
 -- A partner's status file: what changed since a moment.
-CREATE INDEX inquiry_history_by_partner ON inquiry_history (partner_id, at);
+CREATE INDEX inquiry_history_by_partner ON inquiry_history (partner_id, recorded_at);
 
 -- +goose StatementBegin
 CREATE FUNCTION refuse_change_of_append_only() RETURNS trigger LANGUAGE plpgsql AS $$
