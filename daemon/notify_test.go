@@ -39,7 +39,7 @@ func setupPartnerMail(t *testing.T) (*testBundle, *smtptest.Server) {
 	}
 	b := setupEdited(t, []string{"        resolution_deadline: 12w", "        resolution_deadline: 12w\n" +
 		"      partners:\n        - {partner: 301, contact: claims@partner301.example}",
-		`  auto_approve: "20 * * * *"`, `  auto_approve: "20 * * * *"` + "\n  notify: \"@every 1s\""}, `
+		`  notify: "* * * * *"`, `  notify: "@every 1s"`}, `
 smtp:
   address: `+srv.Addr+`
   tls: implicit
