@@ -51,6 +51,37 @@ type Config struct {
 	ShutdownTimeout Duration `yaml:"shutdown_timeout"`
 	// Queue tunes the daemon's job queue.
 	Queue Queue `yaml:"queue"`
+	// Web configures the ops pages, served on the operations listener.
+	Web Web `yaml:"web"`
+}
+
+// Web configures the ops pages (web/), which the daemon serves on http.listen
+// beside /metrics. Who may sign in is in the database (returnsd users).
+type Web struct {
+	// InsecureCookie drops the Secure flag from the session cookie, so a
+	// browser keeps it over plain HTTP. Only for trying the pages out on
+	// this machine (http://127.0.0.1:8080): anywhere else, serve the pages
+	// through HTTPS (a reverse proxy) and leave this false. Default: false.
+	InsecureCookie bool `yaml:"insecure_cookie"`
+	// SessionLifetime is how long a sign-in lasts; then the user signs in
+	// again. Clock units. Default: 12h.
+	SessionLifetime Duration `yaml:"session_lifetime"`
+	// Timezone is the zone whose days the day view shows (an IANA name).
+	// Default: UTC.
+	Timezone string `yaml:"timezone"`
+
+	location *time.Location // loaded by Validate
+}
+
+// Location is the day view's zone: Timezone once validated, else UTC.
+func (w *Web) Location() *time.Location {
+	if w.location != nil {
+		return w.location
+	}
+	if loc, err := time.LoadLocation(w.Timezone); err == nil {
+		return loc
+	}
+	return time.UTC
 }
 
 // Queue tunes the daemon's job queue (River, in the ledger's database). Every
@@ -431,6 +462,8 @@ var (
 	defaultFileWorkers = 2
 	defaultRescueAfter = Duration{Time: 10 * time.Minute}
 	defaultShutdown    = Duration{Time: time.Minute}
+	// A working day, so ops sign in once a morning.
+	defaultSessionLifetime = Duration{Time: 12 * time.Hour}
 )
 
 // DefaultSpoolDir is the SpoolDir used when none is configured.
@@ -453,6 +486,10 @@ func (c *Config) WithDefaults() *Config {
 	if out.ShutdownTimeout.IsZero() {
 		out.ShutdownTimeout = defaultShutdown
 	}
+	if out.Web.SessionLifetime.IsZero() {
+		out.Web.SessionLifetime = defaultSessionLifetime
+	}
+	out.Web.Timezone = cmp.Or(c.Web.Timezone, "UTC")
 	out.Queue.PollWorkers = cmp.Or(c.Queue.PollWorkers, defaultPollWorkers)
 	out.Queue.FileWorkers = cmp.Or(c.Queue.FileWorkers, defaultFileWorkers)
 	if out.Queue.RescueAfter.IsZero() {

@@ -498,6 +498,12 @@ func (v *validator) daemon(c *Config) {
 	if c.Queue.FileWorkers < 0 {
 		v.addf("queue.file_workers", "%d is negative", c.Queue.FileWorkers)
 	}
+	v.clockDuration("web.session_lifetime", c.Web.SessionLifetime, "12h or 30m")
+	if loc, err := time.LoadLocation(c.Web.Timezone); err != nil { // "" is UTC
+		v.addf("web.timezone", "%q is not an IANA timezone such as UTC or Europe/Berlin", c.Web.Timezone)
+	} else {
+		c.Web.location = loc
+	}
 }
 
 // listen checks a host:port to listen on; the host may be empty (every
