@@ -35,6 +35,7 @@ import (
 	"github.com/returnsd/returnsd/pipeline"
 	"github.com/returnsd/returnsd/poller"
 	"github.com/returnsd/returnsd/schedules"
+	"github.com/returnsd/returnsd/web"
 )
 
 // Queues of the daemon's jobs.
@@ -77,6 +78,7 @@ type Daemon struct {
 	poller  *poller.Poller
 	client  *river.Client[pgx.Tx]
 	metrics *metrics
+	web     *web.Server
 	ready   func(addr string)
 	// unusable are the sources skipped for want of a secret, with why.
 	unusable map[string]error
@@ -132,6 +134,11 @@ func New(p Params) (*Daemon, error) {
 	if err != nil {
 		return nil, fmt.Errorf("daemon: job queue: %w", err)
 	}
+	d.web, err = web.New(web.Params{Config: d.cfg, Ledger: d.ledger, Files: d.files, Logger: d.log.With("component", "web"),
+		Now: d.now, Jobs: d.client})
+	if err != nil {
+		return nil, fmt.Errorf("daemon: ops pages: %w", err)
+	}
 	return d, nil
 }
 
@@ -143,6 +150,11 @@ func (d *Daemon) Run(ctx context.Context) error {
 	l, err := net.Listen("tcp", d.cfg.HTTP.Listen)
 	if err != nil {
 		return fmt.Errorf("daemon: listen on %s (http.listen): %w", d.cfg.HTTP.Listen, err)
+	}
+	// The ops pages' background work (River's UI caches counts) stops with ctx.
+	if err := d.web.Start(ctx); err != nil {
+		l.Close()
+		return err
 	}
 	srv := &http.Server{Handler: d.handler(), ReadHeaderTimeout: 10 * time.Second}
 	serveErr := make(chan error, 1)

@@ -17,6 +17,7 @@ import (
 //	/readyz   200 when the database answers and its schema is current; the
 //	          body says so, and lists the sources skipped or failing
 //	/metrics  Prometheus metrics
+//	/         the ops pages (web/), behind their sign-in
 func (d *Daemon) handler() http.Handler {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}), d.metrics)
@@ -27,6 +28,7 @@ func (d *Daemon) handler() http.Handler {
 	})
 	mux.HandleFunc("GET /readyz", d.readyz)
 	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{ErrorLog: nil}))
+	mux.Handle("/", d.web.Handler())
 	return mux
 }
 
