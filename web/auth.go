@@ -192,7 +192,12 @@ func (s *Server) loginPage(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) showLogin(w http.ResponseWriter, r *http.Request, code int, next, name, msg string) {
-	token := newToken()
+	// The browser's token is kept if it has one: a second tab, or a request
+	// sent to this page (a favicon's, say), must not void the form it shows.
+	token := s.cookie(r, loginCookie)
+	if len(token) != len(newToken()) {
+		token = newToken()
+	}
 	s.setCookie(w, loginCookie, token, s.now().Add(time.Hour))
 	s.render(w, r, code, "login", loginPage{CSRF: token, Next: localPath(next), Name: name, Message: msg})
 }
