@@ -15,8 +15,8 @@ test: ## every test (installs what it needs; starts a throwaway PostgreSQL)
 	@scripts/test
 
 .PHONY: bench
-bench: ## 1M actions, 1M-row update file: rows/s, peak RSS, and the floor; 100 MB over SFTP vs the sftp client
-	$(GO) run ./internal/bench
+bench: ## 1M actions, 1M-row update file: rows/s, peak RSS, and the floor; 100 MB over SFTP vs the sftp client; the ops pages' day view (1,000 files, 5M rows) and page 500 of a 1M-row file (BENCH_FLAGS=-web-only for that alone)
+	$(GO) run ./internal/bench $(BENCH_FLAGS)
 
 .PHONY: build
 build: ## build bin/returnsd

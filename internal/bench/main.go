@@ -4,7 +4,8 @@
 // the child's peak RSS. In the same run it measures the floor: the same state
 // change made by one hand-written set-based statement on an identical copy of the
 // database. It also times fetching 100 MB over SFTP against OpenSSH's sftp client
-// (sftp.go). Run it with `make bench`.
+// (sftp.go), and the ops pages' day view and a deep page of a large file's rows
+// (web.go). Run it with `make bench`; each phase alone with its -*-only flag.
 package main
 
 import (
@@ -32,7 +33,15 @@ func main() {
 	filesOnly := flag.String("files-only", "", "only write actions.csv and updates.csv into this directory (for profiling)")
 	lifecycleOnly := flag.Bool("lifecycle-only", false, "only measure the lifecycle job (over -actions pending actions)")
 	sftpOnly := flag.Bool("sftp-only", false, "only measure fetching 100 MB over SFTP (ingest/sftp against OpenSSH's sftp client)")
+	webOnly := flag.Bool("web-only", false, "only measure the ops pages: the day view of 1,000 files and 5,000,000 rows, page 500 of a 1,000,000-row file")
 	flag.Parse()
+	if *webOnly {
+		if err := benchWeb(context.Background()); err != nil {
+			fmt.Fprintln(os.Stderr, "bench:", err)
+			os.Exit(1)
+		}
+		return
+	}
 	if *sftpOnly {
 		if err := benchSFTP(context.Background()); err != nil {
 			fmt.Fprintln(os.Stderr, "bench:", err)
@@ -57,6 +66,10 @@ func main() {
 	}
 	if !*lifecycleOnly {
 		if err := benchSFTP(context.Background()); err != nil {
+			fmt.Fprintln(os.Stderr, "bench:", err)
+			os.Exit(1)
+		}
+		if err := benchWeb(context.Background()); err != nil {
 			fmt.Fprintln(os.Stderr, "bench:", err)
 			os.Exit(1)
 		}
