@@ -1,8 +1,8 @@
 package web_test
 
 import (
-	"bytes"
 	"context"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -87,11 +87,17 @@ func setup(t testing.TB, opts ...setupOpts) (*web.Server, *testBundle) {
 	}
 	ctx := context.Background()
 	url := pgtest.NewDatabase(t)
-	cfg, err := config.Load(bytes.NewReader(returnsd.ExampleConfig), func(string) string { return "" })
+	dir := t.TempDir()
+	// The example's brands, and a drop folder for each.
+	yaml := string(returnsd.ExampleConfig) + fmt.Sprintf(`
+sources:
+  - {name: acme-drop, brand: acme, type: localdir, path: %[1]s/acme}
+  - {name: globex-drop, brand: globex, type: localdir, path: %[1]s/globex, schedule: "*/10 * * * *"}
+`, dir)
+	cfg, err := config.Load(strings.NewReader(yaml), func(string) string { return "" })
 	if err != nil {
 		t.Fatal(err)
 	}
-	dir := t.TempDir()
 	cfg.SpoolDir = filepath.Join(dir, "spool")
 	cfg.Web.InsecureCookie = !o.secure
 	l, err := ledger.Open(ctx, url, nil)
@@ -112,6 +118,14 @@ func setup(t testing.TB, opts ...setupOpts) (*web.Server, *testBundle) {
 	b.acmeReturns = b.process(t, "acme", "acme_returns.csv", "", outcome.Completed)
 	b.globexReturns = b.process(t, "globex", "Retouren_KW47.csv", "", outcome.Completed)
 	b.globexQuarantined = b.process(t, "globex", "Gutschriften_KW47.csv", "", outcome.Quarantined)
+	// globex's folder has failed to be listed: it is backed off.
+	if _, err := l.RecordPollFailure(ctx, "globex-drop", b.clock.Now(), "open /drop/globex: no such file or directory",
+		func(int) time.Duration { return time.Hour }); err != nil {
+		t.Fatal(err)
+	}
+	if err := l.RecordPollSuccess(ctx, "acme-drop", b.clock.Now()); err != nil {
+		t.Fatal(err)
+	}
 	b.addUser(t, opsUser, ledger.RoleOps)
 	b.addUser(t, acmeUser, ledger.RoleBrand, "acme")
 	b.addUser(t, globexUsr, ledger.RoleBrand, "globex")
