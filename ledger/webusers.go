@@ -71,6 +71,15 @@ func scopeSQL(col string, n int) string {
 	return fmt.Sprintf("($%d::bool OR %s = ANY($%d::bigint[]))", n, col, n+1)
 }
 
+// Actions of the audit log about the ops pages' users and sessions.
+const (
+	AuditUserAdd    = "users.add"
+	AuditUserPasswd = "users.passwd"
+	AuditUserRemove = "users.remove"
+	AuditSignIn     = "web.sign_in"
+	AuditSignOut    = "web.sign_out"
+)
+
 // Errors of the ops pages' users and sessions.
 var (
 	ErrNoWebUser     = errors.New("no such user")
@@ -120,8 +129,8 @@ func (l *Ledger) AddWebUser(ctx context.Context, p AddWebUserParams) error {
 				return interpretError(err)
 			}
 		}
-		return audit(ctx, tx, AuditEntry{Actor: p.Actor, Action: "user_add",
-			Detail: fmt.Sprintf("user %s, role %s, brands %v", p.Name, p.Role, p.Brands)})
+		return insertAudit(ctx, tx, 0, AuditEntry{Actor: p.Actor, Action: AuditUserAdd,
+			Detail: map[string]any{"user": p.Name, "role": string(p.Role), "brands": p.Brands}})
 	})
 	if err != nil {
 		return fmt.Errorf("ledger: add user %s: %w", p.Name, err)
@@ -145,7 +154,7 @@ func (l *Ledger) SetWebUserPassword(ctx context.Context, name, passwordHash, act
 		if _, err := tx.Exec(ctx, `DELETE FROM web_sessions WHERE user_id = $1`, id); err != nil {
 			return interpretError(err)
 		}
-		return audit(ctx, tx, AuditEntry{Actor: actor, Action: "user_passwd", Detail: "user " + name})
+		return insertAudit(ctx, tx, 0, AuditEntry{Actor: actor, Action: AuditUserPasswd, Detail: map[string]any{"user": name}})
 	})
 	if err != nil {
 		return fmt.Errorf("ledger: set the password of %s: %w", name, err)
@@ -163,7 +172,7 @@ func (l *Ledger) RemoveWebUser(ctx context.Context, name, actor string) error {
 		if tag.RowsAffected() == 0 {
 			return ErrNoWebUser
 		}
-		return audit(ctx, tx, AuditEntry{Actor: actor, Action: "user_remove", Detail: "user " + name})
+		return insertAudit(ctx, tx, 0, AuditEntry{Actor: actor, Action: AuditUserRemove, Detail: map[string]any{"user": name}})
 	})
 	if err != nil {
 		return fmt.Errorf("ledger: remove user %s: %w", name, err)
@@ -237,7 +246,8 @@ func (l *Ledger) CreateWebSession(ctx context.Context, p WebSessionParams) error
 		if _, err := tx.Exec(ctx, `DELETE FROM web_sessions WHERE expires_at < $1`, p.At); err != nil {
 			return interpretError(err)
 		}
-		return audit(ctx, tx, AuditEntry{Actor: "web:" + p.User.Name, Action: "sign_in", RemoteAddr: p.RemoteAddr})
+		return insertAudit(ctx, tx, 0, AuditEntry{Actor: "web:" + p.User.Name, Action: AuditSignIn,
+			Detail: map[string]any{"remote_addr": p.RemoteAddr}})
 	})
 	if err != nil {
 		return fmt.Errorf("ledger: start a session for %s: %w", p.User.Name, err)
@@ -266,7 +276,8 @@ func (l *Ledger) EndWebSession(ctx context.Context, tokenHash []byte, user, remo
 		if _, err := tx.Exec(ctx, `DELETE FROM web_sessions WHERE token_hash = $1`, tokenHash); err != nil {
 			return interpretError(err)
 		}
-		return audit(ctx, tx, AuditEntry{Actor: "web:" + user, Action: "sign_out", RemoteAddr: remoteAddr})
+		return insertAudit(ctx, tx, 0, AuditEntry{Actor: "web:" + user, Action: AuditSignOut,
+			Detail: map[string]any{"remote_addr": remoteAddr}})
 	})
 	if err != nil {
 		return fmt.Errorf("ledger: end a session of %s: %w", user, err)
@@ -322,56 +333,4 @@ func (l *Ledger) RecordLoginFailure(ctx context.Context, name, addr string, at t
 		return fmt.Errorf("ledger: record a failed sign-in: %w", err)
 	}
 	return nil
-}
-
-// AuditEntry is one thing a person did, for the audit trail.
-type AuditEntry struct {
-	At         time.Time // set when read
-	Actor      string    // "web:alice", "cli:root"
-	Action     string
-	Brand      string // slug, when set when read; BrandID when written
-	BrandID    int64
-	FileID     int64
-	Detail     string
-	RemoteAddr string
-}
-
-// Audit records what a person did.
-func (l *Ledger) Audit(ctx context.Context, e AuditEntry) error {
-	if err := audit(ctx, l.pool, e); err != nil {
-		return fmt.Errorf("ledger: audit %s by %s: %w", e.Action, e.Actor, err)
-	}
-	return nil
-}
-
-type execer interface {
-	Exec(ctx context.Context, sql string, args ...any) (pgconn.CommandTag, error)
-}
-
-func audit(ctx context.Context, q execer, e AuditEntry) error {
-	_, err := q.Exec(ctx, `INSERT INTO web_audit (actor, action, brand_id, file_id, detail, remote_addr)
-		VALUES ($1, $2, nullif($3, 0), nullif($4, 0), nullif($5, ''), nullif($6, ''))`,
-		e.Actor, e.Action, e.BrandID, e.FileID, safetext.Printable(e.Detail), e.RemoteAddr)
-	return interpretError(err)
-}
-
-// AuditTrail returns the newest entries of the audit trail, newest first, at
-// most limit (1 to 1000).
-func (l *Ledger) AuditTrail(ctx context.Context, limit int) ([]AuditEntry, error) {
-	limit = min(max(limit, 1), 1000)
-	rows, err := l.pool.Query(ctx, `SELECT a.at, a.actor, a.action, coalesce(b.slug, ''), coalesce(a.brand_id, 0),
-			coalesce(a.file_id, 0), coalesce(a.detail, ''), coalesce(a.remote_addr, '')
-		FROM web_audit a LEFT JOIN brands b ON b.id = a.brand_id ORDER BY a.id DESC LIMIT $1`, limit)
-	if err != nil {
-		return nil, fmt.Errorf("ledger: audit trail: %w", interpretError(err))
-	}
-	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (AuditEntry, error) {
-		var e AuditEntry
-		err := r.Scan(&e.At, &e.Actor, &e.Action, &e.Brand, &e.BrandID, &e.FileID, &e.Detail, &e.RemoteAddr)
-		return e, err
-	})
-	if err != nil {
-		return nil, fmt.Errorf("ledger: audit trail: %w", interpretError(err))
-	}
-	return out, nil
 }

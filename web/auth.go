@@ -282,6 +282,9 @@ func (s *Server) logout(w http.ResponseWriter, r *http.Request) {
 // and fails the request, so no action goes unrecorded.
 func (s *Server) audit(r *http.Request, e ledger.AuditEntry) error {
 	e.Actor = "web:" + sessionOf(r).user.Name
-	e.RemoteAddr = remoteAddr(r)
+	if e.Detail == nil {
+		e.Detail = map[string]any{}
+	}
+	e.Detail["remote_addr"] = remoteAddr(r)
 	return s.ledger.Audit(r.Context(), e)
 }

@@ -245,7 +245,7 @@ func TestAuthorization(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		want := map[string]bool{"sign_in": false, "download_result": false, "download_original": false}
+		want := map[string]bool{"web.sign_in": false, "web.download_result": false, "web.download_original": false}
 		for _, e := range trail {
 			if e.Actor == "web:"+acmeUser {
 				if _, ok := want[e.Action]; ok {

@@ -16,6 +16,14 @@ import (
 	"github.com/returnsd/returnsd/processors"
 )
 
+// Actions of the audit log the pages record.
+const (
+	auditDownloadOriginal = "web.download_original"
+	auditDownloadResult   = "web.download_result"
+	auditDownloadReceipt  = "web.download_receipt"
+	auditJobQueue         = "web.job_queue"
+)
+
 // downloadOriginal sends a file's bytes as the ledger keeps them.
 func (s *Server) downloadOriginal(w http.ResponseWriter, r *http.Request) {
 	f, ok := s.fileInScope(w, r)
@@ -27,7 +35,7 @@ func (s *Server) downloadOriginal(w http.ResponseWriter, r *http.Request) {
 			"or repeats a file whose bytes are kept).")
 		return
 	}
-	if err := s.audit(r, ledger.AuditEntry{Action: "download_original", FileID: f.ID}); err != nil {
+	if err := s.audit(r, ledger.AuditEntry{Action: auditDownloadOriginal, Brand: f.Brand, FileID: f.ID}); err != nil {
 		s.serverError(w, r, err)
 		return
 	}
@@ -65,10 +73,10 @@ func (s *Server) downloadResult(w http.ResponseWriter, r *http.Request) {
 	var name, action string
 	switch {
 	case f.Status == outcome.Quarantined:
-		name, action = filename.Receipt(f.Name, f.ID), "download_receipt"
+		name, action = filename.Receipt(f.Name, f.ID), auditDownloadReceipt
 		err = s.files.WriteReceipt(f.ReceivedFile, format, tmp)
 	case (f.Status == outcome.Completed && f.Kind != ledger.KindArchive) || f.Status == outcome.DuplicateFile:
-		name, action = filename.Result(f.Name, f.ID), "download_result"
+		name, action = filename.Result(f.Name, f.ID), auditDownloadResult
 		var wrote bool
 		if wrote, err = s.files.WriteResult(r.Context(), f.ReceivedFile, format, tmp); err == nil && !wrote {
 			err = fmt.Errorf("file %d has no result", f.ID)
@@ -81,7 +89,7 @@ func (s *Server) downloadResult(w http.ResponseWriter, r *http.Request) {
 		s.serverError(w, r, err)
 		return
 	}
-	if err := s.audit(r, ledger.AuditEntry{Action: action, FileID: f.ID}); err != nil {
+	if err := s.audit(r, ledger.AuditEntry{Action: action, Brand: f.Brand, FileID: f.ID}); err != nil {
 		s.serverError(w, r, err)
 		return
 	}

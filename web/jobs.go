@@ -69,8 +69,9 @@ func (s *Server) jobsHandler() http.Handler {
 				return
 			}
 			r.Body = io.NopCloser(bytes.NewReader(body))
-			detail := r.Method + " " + strings.TrimPrefix(r.URL.Path, jobsPrefix) + " " + string(body[:min(len(body), 1000)])
-			if err := s.audit(r, ledger.AuditEntry{Action: "job_queue", Detail: detail}); err != nil {
+			detail := map[string]any{"request": r.Method + " " + strings.TrimPrefix(r.URL.Path, jobsPrefix),
+				"body": string(body[:min(len(body), 1000)])}
+			if err := s.audit(r, ledger.AuditEntry{Action: auditJobQueue, Detail: detail}); err != nil {
 				s.serverError(w, r, err)
 				return
 			}

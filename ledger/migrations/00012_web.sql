@@ -44,19 +44,18 @@ CREATE INDEX web_login_failures_by_name ON web_login_failures (user_name, at);
 CREATE INDEX web_login_failures_by_addr ON web_login_failures (remote_addr, at);
 CREATE INDEX web_login_failures_by_time ON web_login_failures (at);
 
--- Everything a person did on the pages (sign-in, sign-out, downloads, reprocess,
--- retry, the job queue's controls) and at the command line to the users, by
--- name. Like ledger_events, never updated or deleted, and without foreign
--- keys: a user removed keeps their trail.
+-- Everything a person did on the pages (sign-in, sign-out, downloads, the
+-- job queue's controls) and at the command line to the users, by name. Like
+-- ledger_events, never updated or deleted. In the shape of the files work's
+-- audit_log (migration 00011), which replaces it once that lands.
 CREATE TABLE web_audit (
-    id          bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
-    at          timestamptz NOT NULL DEFAULT now(),
-    actor       text NOT NULL,   -- "web:alice", "cli:root"
-    action      text NOT NULL,   -- sign_in, download_original, reprocess, ...
-    brand_id    bigint,
-    file_id     bigint,
-    detail      text,
-    remote_addr text
+    id       bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    at       timestamptz NOT NULL DEFAULT now(),
+    actor    text NOT NULL,                     -- "web:alice", "cli:root"
+    action   text NOT NULL,                     -- "web.sign_in", "web.download_original", ...
+    brand_id bigint REFERENCES brands,
+    file_id  bigint REFERENCES received_files,
+    detail   jsonb NOT NULL DEFAULT '{}'::jsonb -- {"remote_addr": "10.0.0.7"}
 );
 CREATE INDEX web_audit_by_file ON web_audit (file_id) WHERE file_id IS NOT NULL;
 
