@@ -32,10 +32,13 @@ lint: ## gofmt and go vet
 	$(GO) vet ./...
 
 .PHONY: fuzz
-fuzz: ## run each fuzz target for 30s
-	@for t in $$($(GO) test -list '^Fuzz' ./processors/ | grep ^Fuzz); do \
-		$(GO) test -run '^$$' -fuzz "^$$t$$" -fuzztime 30s -fuzzminimizetime 5s ./processors/ || exit 1; done
-	$(GO) test -run '^$$' -fuzz '^FuzzParse$$' -fuzztime 30s ./money/
+fuzz: ## run every fuzz target of every package for 30s (FUZZTIME=2m for longer)
+	@for pkg in $$(grep -rl --include='*_test.go' '^func Fuzz' . | xargs -n1 dirname | sort -u); do \
+		for t in $$($(GO) test -list '^Fuzz' $$pkg | grep ^Fuzz); do \
+			echo "== $$pkg $$t"; \
+			$(GO) test -run '^$$' -fuzz "^$$t$$" -fuzztime $${FUZZTIME:-30s} -fuzzminimizetime 200x $$pkg || exit 1; \
+		done; \
+	done
 
 .PHONY: clean
 clean: ## remove build output

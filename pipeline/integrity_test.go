@@ -69,7 +69,7 @@ func TestARetryStartsTheResultFileFromNothing(t *testing.T) {
 	// the outcomes is terminated.
 	var pid int32
 	err := b.db.QueryRow(ctx, `SELECT pid FROM pg_stat_activity WHERE application_name = $1
-		AND state <> 'idle' AND pid <> pg_backend_pid()`, appName).Scan(&pid)
+		AND datname = current_database() AND state <> 'idle' AND pid <> pg_backend_pid()`, appName).Scan(&pid)
 	if err != nil {
 		t.Fatalf("no session of the pipeline is reading outcomes: %v", err)
 	}

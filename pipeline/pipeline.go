@@ -110,17 +110,12 @@ func (p *Pipeline) Process(ctx context.Context, params Params) (Result, error) {
 	if filename.IsOurs(params.Name) {
 		return Result{}, fmt.Errorf("%s is a returnsd result file; it is never applied", params.Name)
 	}
-	f, err := os.Open(params.Path)
+	f, size, err := openFile(params.Path)
 	if err != nil {
 		return Result{}, err
 	}
 	defer f.Close()
-	info, err := f.Stat()
-	if err != nil {
-		return Result{}, err
-	}
 	limits := p.Limits.WithDefaults()
-	size := info.Size()
 
 	// The file this run received. A retry applies that file and never receives it
 	// again: if an attempt committed but did not hear so, the retry finds the file
@@ -213,19 +208,15 @@ type ReceiveParams struct {
 // result is RECEIVED (to be applied), DUPLICATE_FILE (of an applied file) or
 // QUARANTINED (refused, or over the size limit). An error leaves nothing.
 func (p *Pipeline) Receive(ctx context.Context, rp ReceiveParams) (Result, error) {
-	f, err := os.Open(rp.Path)
+	f, size, err := openFile(rp.Path)
 	if err != nil {
 		return Result{}, err
 	}
 	defer f.Close()
-	info, err := f.Stat()
-	if err != nil {
-		return Result{}, err
-	}
 	var res Result
 	err = p.retry(ctx, func() error {
 		var err error
-		res, err = p.receive(ctx, rp, f, info.Size(), p.Limits.WithDefaults())
+		res, err = p.receive(ctx, rp, f, size, p.Limits.WithDefaults())
 		return err
 	})
 	if err != nil {
@@ -664,6 +655,20 @@ func (p *Pipeline) logger() *slog.Logger {
 		return slog.New(slog.DiscardHandler)
 	}
 	return p.Logger
+}
+
+// openFile opens a local file for reading and says its size.
+func openFile(path string) (*os.File, int64, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, 0, err
+	}
+	info, err := f.Stat()
+	if err != nil {
+		f.Close()
+		return nil, 0, err
+	}
+	return f, info.Size(), nil
 }
 
 func hashFile(f *os.File) ([]byte, error) {

@@ -459,7 +459,8 @@ func waitForBlockedSession(t *testing.T, b *testBundle, except int32) int32 {
 		var pid int32
 		err := b.db.QueryRow(context.Background(), `
 			SELECT pid FROM pg_stat_activity
-			WHERE application_name = $1 AND wait_event_type = 'Lock' AND pid <> $2 LIMIT 1`, appName, except).Scan(&pid)
+			WHERE application_name = $1 AND datname = current_database() AND wait_event_type = 'Lock' AND pid <> $2
+			LIMIT 1`, appName, except).Scan(&pid)
 		if err == nil {
 			return pid
 		}

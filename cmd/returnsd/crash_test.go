@@ -30,6 +30,10 @@ const (
 // of an import) and checks that, once a run finally completes, the ledger is exactly
 // what one clean run makes: nothing half-applied, nothing applied twice, every line
 // with exactly one outcome.
+//
+// It is long (about a minute on a quiet 2-core machine, two under load): each kill
+// point is a run of the real binary over a 50,000-row file against PostgreSQL, and
+// the points must reach deep into the apply to mean anything.
 func TestCrashSafety(t *testing.T) {
 	t.Parallel()
 	bin := buildReturnsd(t)
