@@ -72,11 +72,7 @@ CREATE TRIGGER web_audit_no_update_delete BEFORE UPDATE OR DELETE ON web_audit
 CREATE TRIGGER web_audit_no_truncate BEFORE TRUNCATE ON web_audit
     FOR EACH STATEMENT EXECUTE FUNCTION web_audit_is_append_only();
 
--- The day view lists every brand's files of a day: by time, whatever the brand.
-CREATE INDEX received_files_by_time ON received_files (received_at);
-
 -- +goose Down
-DROP INDEX received_files_by_time;
 DROP TABLE web_audit;
 DROP FUNCTION web_audit_is_append_only;
 DROP TABLE web_login_failures;
