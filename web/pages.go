@@ -184,6 +184,9 @@ type filePage struct {
 	Children []ledger.ReceivedFile
 	// Downloads that exist for this file.
 	Original, Result, Receipt bool
+	// Controls offered (ops, with Reruns): the forms post CSRF.
+	Reprocess, Retry bool
+	CSRF             string
 	// The row filters, and the choices.
 	Outcome  string
 	Code     string
@@ -222,6 +225,11 @@ func (s *Server) fileView(w http.ResponseWriter, r *http.Request) {
 	page.Original = f.BytesKept
 	page.Receipt = f.Status == outcome.Quarantined
 	page.Result = (f.Status == outcome.Completed && f.Kind != ledger.KindArchive) || f.Status == outcome.DuplicateFile
+	if s.reruns != nil && sess.user.Role == ledger.RoleOps {
+		page.Reprocess = canReprocess(f.Status, f.BytesKept)
+		page.Retry = canRetry(f.Status, f.Rejected)
+		page.CSRF = sess.csrf
+	}
 	var err error
 	if f.Kind == ledger.KindArchive {
 		if page.Children, err = s.ledger.ChildFiles(r.Context(), f.ID); err != nil {

@@ -74,7 +74,8 @@ func (c *testClock) Advance(d time.Duration) {
 }
 
 type setupOpts struct {
-	secure bool // Secure cookies (the test server is plain HTTP: cookies then only in the recorder)
+	secure bool       // Secure cookies (the test server is plain HTTP: cookies then only in the recorder)
+	reruns web.Reruns // the controls; nil: none
 }
 
 // setup gives a test the pages on a ledger holding acme's and globex's
@@ -134,7 +135,7 @@ sources:
 	if err != nil {
 		t.Fatal(err)
 	}
-	s, err := web.New(web.Params{Config: cfg, Ledger: l, Files: b.files, Now: b.clock.Now, Jobs: jobs,
+	s, err := web.New(web.Params{Config: cfg, Ledger: l, Files: b.files, Now: b.clock.Now, Jobs: jobs, Reruns: o.reruns,
 		Logger: slog.New(slog.NewTextHandler(testWriter{t}, nil))})
 	if err != nil {
 		t.Fatal(err)

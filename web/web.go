@@ -52,6 +52,8 @@ type Params struct {
 	Jobs *river.Client[pgx.Tx]
 	// Throttle bounds password guessing; zero fields take DefaultThrottle's.
 	Throttle ledger.LoginThrottle
+	// Reruns, when set, are the controls that run a file again (ops only).
+	Reruns Reruns
 }
 
 // DefaultThrottle: five wrong passwords for one name, or fifty from one
@@ -70,6 +72,7 @@ type Server struct {
 	throttle ledger.LoginThrottle
 	pages    *pages
 	jobs     *jobsUI // nil without Params.Jobs
+	reruns   Reruns  // nil: no controls
 	lifetime time.Duration
 	secure   bool
 	zone     *time.Location
@@ -83,7 +86,7 @@ func New(p Params) (*Server, error) {
 		return nil, errors.New("web: Config, Ledger and Files are required")
 	}
 	s := &Server{cfg: p.Config, ledger: p.Ledger, files: p.Files, log: p.Logger, now: p.Now,
-		throttle: p.Throttle, secure: !p.Config.Web.InsecureCookie, zone: p.Config.Web.Location()}
+		throttle: p.Throttle, reruns: p.Reruns, secure: !p.Config.Web.InsecureCookie, zone: p.Config.Web.Location()}
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
 	}
@@ -152,6 +155,10 @@ func (s *Server) routes() http.Handler {
 	auth.HandleFunc("GET /files/{id}", s.fileView)
 	auth.HandleFunc("GET /files/{id}/original", s.downloadOriginal)
 	auth.HandleFunc("GET /files/{id}/result", s.downloadResult)
+	if s.reruns != nil {
+		auth.Handle("POST /files/{id}/reprocess", s.opsOnly(s.rerun(false)))
+		auth.Handle("POST /files/{id}/retry-rejected", s.opsOnly(s.rerun(true)))
+	}
 	auth.HandleFunc("GET /inquiries", s.inquiriesView)
 	auth.HandleFunc("GET /sources", s.sourcesView)
 	auth.Handle("/jobs/", s.opsOnly(s.jobsHandler()))
