@@ -38,7 +38,9 @@ func chromium(t *testing.T) string {
 func TestBrowser(t *testing.T) {
 	t.Parallel()
 	exe := chromium(t)
-	_, b := setup(t)
+	// Secure cookies, as in production: Chromium keeps them over plain HTTP
+	// from loopback, which it counts as a secure origin.
+	_, b := setup(t, setupOpts{secure: true})
 	shots := os.Getenv("SCREENSHOT_DIR")
 	if shots == "" {
 		shots = t.TempDir()
