@@ -9,8 +9,6 @@ import (
 	"strings"
 	"testing"
 	"time"
-
-	"github.com/returnsd/returnsd/ledger"
 )
 
 func TestAuthorization(t *testing.T) {
@@ -307,7 +305,6 @@ func TestCookies(t *testing.T) {
 		"SELECT count(*) FROM web_sessions WHERE token_hash = convert_to($1, 'UTF8')", session.Value).Scan(&n); err != nil || n != 0 {
 		t.Errorf("the session token is stored as it is: %d, %v", n, err)
 	}
-	_ = ledger.RoleOps
 }
 
 // fileURLs are every URL of a file: its page, a filtered page of its rows, its downloads.

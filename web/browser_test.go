@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"fmt"
-	"image"
 	"image/png"
 	"os"
 	"os/exec"
@@ -204,7 +203,6 @@ func checkNotBlank(t *testing.T, name string, data []byte) {
 	if len(colors) < 3 {
 		t.Errorf("screenshot %s is blank: %d colors", name, len(colors))
 	}
-	_ = image.Point{}
 }
 
 // waitForFile waits for a download to be complete and returns its bytes.
