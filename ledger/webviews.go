@@ -284,8 +284,8 @@ type InquiriesParams struct {
 	Limit    int    // 1 to 500; default 100
 }
 
-// Inquiries lists inquiries in scope, newest first.
-func (l *Ledger) Inquiries(ctx context.Context, p InquiriesParams) ([]InquiryListing, error) {
+// InquiriesPage lists a page of the inquiries in scope, newest first.
+func (l *Ledger) InquiriesPage(ctx context.Context, p InquiriesParams) ([]InquiryListing, error) {
 	all, brands := p.Scope.args()
 	limit := p.Limit
 	if limit <= 0 {

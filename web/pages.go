@@ -327,7 +327,7 @@ func (s *Server) inquiriesView(w http.ResponseWriter, r *http.Request) {
 		s.serverError(w, r, err)
 		return
 	}
-	page.Inquiries, err = s.ledger.Inquiries(r.Context(), ledger.InquiriesParams{Scope: sess.user.Scope(),
+	page.Inquiries, err = s.ledger.InquiriesPage(r.Context(), ledger.InquiriesParams{Scope: sess.user.Scope(),
 		Brand: page.Brand, Status: page.Status, BeforeID: before, Limit: inquiriesPerPage})
 	if err != nil {
 		s.serverError(w, r, err)
