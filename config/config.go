@@ -59,9 +59,10 @@ type Config struct {
 // beside /metrics. Who may sign in is in the database (returnsd users).
 type Web struct {
 	// InsecureCookie drops the Secure flag from the session cookie, so a
-	// browser keeps it over plain HTTP. Only for trying the pages out on
-	// this machine (http://127.0.0.1:8080): anywhere else, serve the pages
-	// through HTTPS (a reverse proxy) and leave this false. Default: false.
+	// browser keeps it over plain HTTP from another host than loopback
+	// (Chromium and Firefox keep it from http://127.0.0.1 as it is). Only
+	// where nobody else can listen on the network; anywhere else serve the
+	// pages through HTTPS (a reverse proxy) and leave this false. Default: false.
 	InsecureCookie bool `yaml:"insecure_cookie"`
 	// SessionLifetime is how long a sign-in lasts; then the user signs in
 	// again. Clock units. Default: 12h.
