@@ -31,12 +31,20 @@ const fileListingColumns = receivedFileColumns + `, b.name, coalesce(f.finished_
 
 func scanFileListing(row pgx.Row) (FileListing, error) {
 	var f FileListing
-	err := row.Scan(&f.ID, &f.Brand, &f.Source, &f.Name, &f.Size, &f.Status, &f.DuplicateOf, &f.Code, &f.Reason,
-		&f.BytesKept, &f.ReceivedAt, &f.Kind, &f.Parent,
-		&f.BrandName, &f.FinishedAt, &f.Counted, &f.Rows, &f.Applied, &f.Rejected, &f.Duplicate)
-	f.Name = nameOf(f.Name)
+	var err error
+	f.ReceivedFile, err = scanReceivedFile(withExtra{row, []any{&f.BrandName, &f.FinishedAt, &f.Counted,
+		&f.Rows, &f.Applied, &f.Rejected, &f.Duplicate}})
 	return f, err
 }
+
+// withExtra scans a row of receivedFileColumns followed by more columns:
+// scanReceivedFile fills the first, extra the rest.
+type withExtra struct {
+	row   pgx.Row
+	extra []any
+}
+
+func (w withExtra) Scan(dest ...any) error { return w.row.Scan(append(dest, w.extra...)...) }
 
 // FilesParams select the files of a time range, for the day view.
 type FilesParams struct {
