@@ -97,7 +97,8 @@ func New(p Params) (*Daemon, error) {
 	}
 	d.files = &pipeline.Pipeline{Ledger: d.ledger, Limits: pipeline.Limits(d.cfg.Limits), Logger: d.log,
 		SpoolDir: filepath.Join(d.cfg.SpoolDir, "ledger")}
-	d.poller = &poller.Poller{Ledger: d.ledger, Files: d.files, Config: d.cfg, Logger: d.log, Enqueue: d.enqueueApply}
+	d.poller = &poller.Poller{Ledger: d.ledger, Files: d.files, Config: d.cfg, Logger: d.log, Enqueue: d.enqueueApply,
+		EnqueueAnswer: d.enqueueAnswer, OpenSource: d.openSource}
 	d.metrics = newMetrics(d)
 
 	for i := range d.cfg.Sources {
@@ -114,6 +115,7 @@ func New(p Params) (*Daemon, error) {
 	workers := river.NewWorkers()
 	river.AddWorker(workers, &pollWorker{d: d})
 	river.AddWorker(workers, &applyWorker{d: d})
+	river.AddWorker(workers, &answerWorker{d: d})
 	river.AddWorker(workers, &lifecycleWorker{d: d})
 	river.AddWorker(workers, &autoResolveWorker{d: d})
 	d.client, err = river.NewClient(riverpgxv5.New(d.ledger.Pool()), &river.Config{
@@ -135,7 +137,7 @@ func New(p Params) (*Daemon, error) {
 		return nil, fmt.Errorf("daemon: job queue: %w", err)
 	}
 	d.web, err = web.New(web.Params{Config: d.cfg, Ledger: d.ledger, Files: d.files, Logger: d.log.With("component", "web"),
-		Now: d.now, Jobs: d.client})
+		Now: d.now, Jobs: d.client, Reruns: webReruns{d}})
 	if err != nil {
 		return nil, fmt.Errorf("daemon: ops pages: %w", err)
 	}

@@ -107,9 +107,11 @@ func fixtureDay() time.Time { return time.Date(2026, 11, 24, 12, 0, 0, 0, time.U
 
 // replica is a daemon running in the test's process.
 type replica struct {
-	addr   string
-	cancel context.CancelFunc
-	done   chan error
+	*daemon.Daemon
+	addr    string
+	cancel  context.CancelFunc
+	done    chan error
+	stopped bool
 }
 
 func (b *testBundle) start(t *testing.T) *replica {
@@ -123,7 +125,7 @@ func (b *testBundle) start(t *testing.T) *replica {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	r := &replica{cancel: cancel, done: make(chan error, 1)}
+	r := &replica{Daemon: d, cancel: cancel, done: make(chan error, 1)}
 	go func() { r.done <- d.Run(ctx) }()
 	select {
 	case r.addr = <-ready:
@@ -136,9 +138,14 @@ func (b *testBundle) start(t *testing.T) *replica {
 	return r
 }
 
-// stop stops the replica as SIGTERM would and waits for it.
+// stop stops the replica as SIGTERM would and waits for it; once stopped,
+// it does nothing.
 func (r *replica) stop(t *testing.T) {
 	t.Helper()
+	if r.stopped {
+		return
+	}
+	r.stopped = true
 	r.cancel()
 	select {
 	case err, ok := <-r.done:

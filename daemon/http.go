@@ -3,12 +3,16 @@ package daemon
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"net/http"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/returnsd/returnsd/ledger"
+	"github.com/returnsd/returnsd/web"
 )
 
 // handler serves the operations endpoints:
@@ -71,4 +75,28 @@ func (d *Daemon) readyz(w http.ResponseWriter, r *http.Request) {
 	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")
 	enc.Encode(res)
+}
+
+// webReruns are the ops pages' controls: the daemon's reruns (their apply
+// and answer jobs enqueued with the new file), a refusal in ops' words shown.
+type webReruns struct{ d *Daemon }
+
+var _ web.Reruns = webReruns{}
+
+func (w webReruns) Reprocess(ctx context.Context, fileID int64, actor string) (int64, error) {
+	r, err := w.d.Reprocess(ctx, fileID, actor)
+	return r.File.ID, shownRefusal(err)
+}
+
+func (w webReruns) RetryRejected(ctx context.Context, fileID int64, actor string) (int64, error) {
+	r, err := w.d.RetryRejected(ctx, fileID, actor)
+	return r.File.ID, shownRefusal(err)
+}
+
+func shownRefusal(err error) error {
+	var refused *ledger.RefusedError
+	if errors.As(err, &refused) {
+		return &web.Refused{Reason: err}
+	}
+	return err
 }

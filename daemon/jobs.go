@@ -158,6 +158,9 @@ func (w *applyWorker) Work(ctx context.Context, job *river.Job[ApplyArgs]) error
 			flog.Info("file applied", "status", a.Result.Status, "rows", s.Rows, "applied", s.Applied,
 				"rejected", s.Rejected, "duplicate", s.Duplicate)
 		}
+		if a.File.Actor != "" {
+			continue // a rerun, asked for by someone: its own answer job answers it
+		}
 		if !slices.Contains(delivered, a.File.Source) {
 			delivered = append(delivered, a.File.Source)
 			if derr := d.enqueueDelivery(ctx, a.File.Source); derr != nil {

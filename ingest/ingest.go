@@ -44,6 +44,19 @@ type File struct {
 	// rules say. Without a brand (no route) it is not received at all: the
 	// poller acknowledges it as failed and reports it.
 	Refusal *Refusal
+	// Reply is whom Put answers for the file, as List found it (mail: the
+	// sender and the message). The poller records it with the file, and
+	// gives it back to Put however much later, from another replica or for a
+	// file no source lists any more (a file run again). Zero for folders.
+	Reply Reply
+}
+
+// Reply is what a source needs to answer a file it listed once that file is
+// gone from its listing: for mail, whom to answer and the message to reply to.
+type Reply struct {
+	To        string   // the address the answer is mailed to: the message's sender
+	InReplyTo string   // the Message-ID of the message, without angle brackets; "" when it had none
+	NotTaken  []string // the parts of the message not taken as files, as the reply names them
 }
 
 // Refusal is why a source refuses a file it lists: a code of docs/outcomes.md
@@ -93,9 +106,10 @@ type Source interface {
 	Fetch(ctx context.Context, f File, w io.Writer) error
 
 	// Put stores a result file under name in the source's result folder (for
-	// mail: a reply to f's sender; f is the file the result is for), replacing a
-	// file of that name. A reader of the folder never sees half a file: it is
-	// written under a temporary name and renamed into place.
+	// mail: a reply to f.Reply.To; f is the file the brand sent, with the Name
+	// and Reply List gave it, and need not be listed now), replacing a file of
+	// that name. A reader of the folder never sees half a file: it is written
+	// under a temporary name and renamed into place.
 	Put(ctx context.Context, f File, name string, r io.Reader) error
 
 	// Ack tells the source that f's outcome is committed, per the source's

@@ -2,6 +2,7 @@ package ledger
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -44,6 +45,24 @@ type ReceiveParams struct {
 	// the archive and in order, linked to it, and the archive itself is
 	// COMPLETED as split (kind archive), holding no rows of its own.
 	Children []Child
+	// Reply is what answering the file needs once no source lists it,
+	// recorded with it (and with the files split from it).
+	Reply Reply
+	// Rerun, when set, makes the file a new run of an earlier one, asked for
+	// by someone (rerun.go): it is checked against what was run before, in
+	// the transaction that records it, and never taken as a duplicate.
+	Rerun *Rerun
+	// actor is who asked for the rerun a file of an archive was split from.
+	actor string
+}
+
+// askedBy is who asked for the file: the rerun's actor, or "" for a file a
+// source or the command line's apply brought.
+func (p ReceiveParams) askedBy() string {
+	if p.Rerun != nil {
+		return p.Rerun.Actor
+	}
+	return p.actor
 }
 
 // Child is one data file of an archive, for ReceiveParams.Children.
@@ -58,6 +77,9 @@ type Child struct {
 type Refusal struct {
 	Code   outcome.QuarantineCode
 	Reason string
+	// BySource says its source refused it (a mail refused whole): its bytes are
+	// what the source refused, never a data file to reprocess.
+	BySource bool
 }
 
 // SourceFileKey names one listed file of one source.
@@ -89,6 +111,11 @@ func (l *Ledger) Receive(ctx context.Context, p ReceiveParams) (Received, error)
 		if err != nil {
 			return err
 		}
+		if p.Rerun != nil {
+			if err := checkRerun(ctx, tx, brand, *p.Rerun); err != nil {
+				return err
+			}
+		}
 		if r, err = receive(ctx, tx, brand, p); err != nil {
 			return err
 		}
@@ -97,11 +124,20 @@ func (l *Ledger) Receive(ctx context.Context, p ReceiveParams) (Received, error)
 				return err
 			}
 		}
+		if p.Rerun != nil {
+			if err := auditRerun(ctx, tx, brand, *p.Rerun, r); err != nil {
+				return err
+			}
+		}
 		if p.Then != nil {
 			return p.Then(ctx, tx, r)
 		}
 		return nil
 	})
+	var refused *RefusedError
+	if errors.As(err, &refused) {
+		return Received{}, err
+	}
 	if err != nil {
 		return Received{}, fmt.Errorf("ledger: receive %s: %w", storedName(p.Name), err)
 	}
@@ -110,18 +146,13 @@ func (l *Ledger) Receive(ctx context.Context, p ReceiveParams) (Received, error)
 
 func receive(ctx context.Context, tx pgx.Tx, brand int64, p ReceiveParams) (Received, error) {
 	var r Received
-	p.Name = storedName(p.Name)
 	if p.Refusal != nil {
-		err := tx.QueryRow(ctx, `
-			INSERT INTO received_files (brand_id, source, name, size, sha256, status, bytes_kept,
-				reason_code, reason, finished_at)
-			VALUES ($1, $2, $3, $4, $5, 'QUARANTINED', $6, $7, $8, now()) RETURNING id`,
-			brand, p.Source, p.Name, p.Size, p.SHA256, p.Body != nil,
-			string(p.Refusal.Code), safetext.Printable(p.Refusal.Reason)).Scan(&r.FileID)
+		id, err := insertFile(ctx, tx, brand, p, fileRow{status: outcome.Quarantined, bytesKept: p.Body != nil,
+			code: p.Refusal.Code, reason: safetext.Printable(p.Refusal.Reason), sourceRefused: p.Refusal.BySource})
 		if err != nil {
-			return r, interpretError(err)
+			return r, err
 		}
-		r.Status = outcome.Quarantined
+		r = Received{FileID: id, Status: outcome.Quarantined}
 		if p.Body == nil {
 			return r, nil
 		}
@@ -130,12 +161,14 @@ func receive(ctx context.Context, tx pgx.Tx, brand int64, p ReceiveParams) (Rece
 	if len(p.Children) > 0 {
 		return receiveArchive(ctx, tx, brand, p)
 	}
-	if p.Body != nil {
+	// A rerun was checked against the files of the same bytes (checkRerun), and
+	// a retry's bytes may well be an earlier retry's: it is never a duplicate.
+	if p.Body != nil && p.Rerun == nil {
 		var id int64
 		var status string
 		err := tx.QueryRow(ctx, `
 			SELECT id, status FROM received_files
-			WHERE brand_id = $1 AND sha256 = $2 AND status IN ('COMPLETED', 'RECEIVED') AND bytes_kept
+			WHERE brand_id = $1 AND sha256 = $2 AND status IN ('COMPLETED', 'RECEIVED') AND bytes_kept AND retry_of IS NULL
 			ORDER BY status = 'COMPLETED' DESC, id LIMIT 1`, brand, p.SHA256).Scan(&id, &status)
 		switch {
 		case errors.Is(err, pgx.ErrNoRows):
@@ -145,63 +178,99 @@ func receive(ctx context.Context, tx pgx.Tx, brand int64, p ReceiveParams) (Rece
 			return Received{FileID: id, Status: outcome.Received}, nil
 		default:
 			r = Received{Status: outcome.DuplicateFile, DuplicateOf: id}
-			err := tx.QueryRow(ctx, `
-				INSERT INTO received_files (brand_id, source, name, size, sha256, status, duplicate_of,
-					bytes_kept, finished_at, reason)
-				VALUES ($1, $2, $3, $4, $5, 'DUPLICATE_FILE', $6, false, now(),
-					'the same bytes were applied as file ' || $6::bigint)
-				RETURNING id`, brand, p.Source, p.Name, p.Size, p.SHA256, id).Scan(&r.FileID)
-			return r, interpretError(err)
+			r.FileID, err = insertFile(ctx, tx, brand, p, duplicateRow(id))
+			return r, err
 		}
 	}
-	err := tx.QueryRow(ctx, `
-		INSERT INTO received_files (brand_id, source, name, size, sha256, status, bytes_kept)
-		VALUES ($1, $2, $3, $4, $5, 'RECEIVED', $6) RETURNING id`,
-		brand, p.Source, p.Name, p.Size, p.SHA256, p.Body != nil).Scan(&r.FileID)
+	id, err := insertFile(ctx, tx, brand, p, fileRow{status: outcome.Received, bytesKept: p.Body != nil})
 	if err != nil {
-		return r, interpretError(err)
+		return r, err
 	}
-	r.Status = outcome.Received
+	r = Received{FileID: id, Status: outcome.Received}
 	if p.Body == nil {
 		return r, nil
 	}
 	return r, storeChunks(ctx, tx, r.FileID, p.Body)
 }
 
+// fileRow is what a new received_files row says besides ReceiveParams.
+type fileRow struct {
+	status        outcome.FileStatus
+	bytesKept     bool
+	kind          string
+	duplicateOf   int64
+	code          outcome.QuarantineCode
+	reason        string
+	sourceRefused bool
+	split         bool // an archive COMPLETED as split: no rows of its own
+}
+
+// duplicateRow is the row of a file whose bytes were applied as file of.
+func duplicateRow(of int64) fileRow {
+	return fileRow{status: outcome.DuplicateFile, duplicateOf: of,
+		reason: fmt.Sprintf("the same bytes were applied as file %d", of)}
+}
+
+// insertFile records one received file: p's name, size, hash, reply, the
+// rerun it is and who asked for it, and r's status and the rest.
+func insertFile(ctx context.Context, tx pgx.Tx, brand int64, p ReceiveParams, r fileRow) (int64, error) {
+	var reprocessOf, retryOf int64
+	kind := r.kind
+	if p.Rerun != nil {
+		if p.Rerun.Retry {
+			// Its kind is its original's, whatever detection would say of a few rows.
+			retryOf, kind = p.Rerun.Of, cmp.Or(kind, p.Rerun.Kind)
+		} else {
+			reprocessOf = p.Rerun.Of
+		}
+	}
+	var id int64
+	err := tx.QueryRow(ctx, `
+		INSERT INTO received_files (brand_id, source, name, size, sha256, status, bytes_kept, kind,
+			duplicate_of, reason_code, reason, finished_at,
+			rows_total, rows_applied, rows_rejected, rows_duplicate,
+			reprocess_of, retry_of, actor, reply, source_refused)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, nullif($8::text, ''),
+			nullif($9::bigint, 0), nullif($10::text, ''), nullif($11::text, ''), CASE WHEN $6 <> 'RECEIVED' THEN now() END,
+			CASE WHEN $12 THEN 0 END, CASE WHEN $12 THEN 0 END, CASE WHEN $12 THEN 0 END, CASE WHEN $12 THEN 0 END,
+			nullif($13::bigint, 0), nullif($14::bigint, 0), nullif($15::text, ''), $16, $17)
+		RETURNING id`,
+		brand, p.Source, storedName(p.Name), p.Size, p.SHA256, string(r.status), r.bytesKept, kind,
+		r.duplicateOf, string(r.code), r.reason, r.split,
+		reprocessOf, retryOf, safetext.Printable(p.askedBy()), p.Reply.stored(), r.sourceRefused).Scan(&id)
+	return id, interpretError(err)
+}
+
 // receiveArchive records an archive split into its files: itself (its bytes
 // kept), COMPLETED as split unless the same bytes were applied before, then
-// each child as a file received from the same source, linked to it.
+// each child as a file received from the same source, linked to it, with the
+// archive's reply (the brand sent the archive) and who asked for it when the
+// archive is a rerun.
 func receiveArchive(ctx context.Context, tx pgx.Tx, brand int64, p ReceiveParams) (Received, error) {
 	var r Received
 	var earlier int64
-	err := tx.QueryRow(ctx, `SELECT id FROM received_files WHERE brand_id = $1 AND sha256 = $2 AND status = 'COMPLETED'`,
+	err := tx.QueryRow(ctx, `
+		SELECT id FROM received_files WHERE brand_id = $1 AND sha256 = $2 AND status = 'COMPLETED' AND retry_of IS NULL`,
 		brand, p.SHA256).Scan(&earlier)
 	switch {
 	case err == nil:
 		r = Received{Status: outcome.DuplicateFile, DuplicateOf: earlier}
-		err = tx.QueryRow(ctx, `
-			INSERT INTO received_files (brand_id, source, name, size, sha256, status, duplicate_of, bytes_kept, finished_at, reason)
-			VALUES ($1, $2, $3, $4, $5, 'DUPLICATE_FILE', $6, false, now(), 'the same bytes were applied as file ' || $6::bigint)
-			RETURNING id`, brand, p.Source, p.Name, p.Size, p.SHA256, earlier).Scan(&r.FileID)
-		return r, interpretError(err)
+		r.FileID, err = insertFile(ctx, tx, brand, p, duplicateRow(earlier))
+		return r, err
 	case !errors.Is(err, pgx.ErrNoRows):
 		return r, interpretError(err)
 	}
-	err = tx.QueryRow(ctx, `
-		INSERT INTO received_files (brand_id, source, name, kind, size, sha256, status, bytes_kept, finished_at,
-			rows_total, rows_applied, rows_rejected, rows_duplicate)
-		VALUES ($1, $2, $3, 'archive', $4, $5, 'COMPLETED', true, now(), 0, 0, 0, 0) RETURNING id`,
-		brand, p.Source, p.Name, p.Size, p.SHA256).Scan(&r.FileID)
+	id, err := insertFile(ctx, tx, brand, p, fileRow{status: outcome.Completed, bytesKept: true, kind: KindArchive, split: true})
 	if err != nil {
-		return r, interpretError(err)
+		return r, err
 	}
-	r.Status = outcome.Completed
+	r = Received{FileID: id, Status: outcome.Completed}
 	if err := storeChunks(ctx, tx, r.FileID, p.Body); err != nil {
 		return r, err
 	}
 	for _, c := range p.Children {
 		child, err := receive(ctx, tx, brand, ReceiveParams{Brand: p.Brand, Source: p.Source, Name: c.Name,
-			Size: c.Size, SHA256: c.SHA256, Body: c.Body})
+			Size: c.Size, SHA256: c.SHA256, Body: c.Body, Reply: p.Reply, actor: p.askedBy()})
 		if err != nil {
 			return r, err
 		}
@@ -285,7 +354,7 @@ func (l *Ledger) AppliedFile(ctx context.Context, brand string, sha256 []byte) (
 	}
 	var file int64
 	err = l.pool.QueryRow(ctx, `
-		SELECT id FROM received_files WHERE brand_id = $1 AND sha256 = $2 AND status = 'COMPLETED'`,
+		SELECT id FROM received_files WHERE brand_id = $1 AND sha256 = $2 AND status = 'COMPLETED' AND retry_of IS NULL`,
 		id, sha256).Scan(&file)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return 0, nil
@@ -300,28 +369,63 @@ type ReceivedFile struct {
 	Source      string // the source's name, or "cli"
 	Name        string
 	Size        int64
+	SHA256      []byte // empty for a file over the size limit, which was not read
 	Status      outcome.FileStatus
 	DuplicateOf int64                  // for DUPLICATE_FILE
 	Code        outcome.QuarantineCode // for QUARANTINED
 	Reason      string                 // for QUARANTINED and DUPLICATE_FILE
 	BytesKept   bool
 	ReceivedAt  time.Time
-	Kind        string // once applied: action-updates, ...; archive for an archive split into its files
-	Parent      int64  // the archive a file was split from; 0 for most
+	FinishedAt  time.Time // zero while RECEIVED
+	Kind        string    // once applied: action-updates, ...; archive for an archive split into its files
+	Parent      int64     // the archive a file was split from; 0 for most
+	// The counts of its rows' outcomes, once COMPLETED.
+	Rows, Applied, Rejected, Duplicate int
+	// ReprocessOf is the quarantined file this one runs again; RetryOf the
+	// completed file whose rejected rows it holds (rerun.go). 0 for most.
+	ReprocessOf, RetryOf int64
+	// Actor is who asked for this run ("cli:alice", "web:bob"): set for a
+	// rerun and the files split from one, "" for a file a source or the
+	// command line's apply brought.
+	Actor string
+	// Reply is what answering the file needs; zero for a file received
+	// before it was recorded (and for the command line's).
+	Reply Reply
+	// SourceRefused: quarantined by its source as it was received (a mail
+	// refused whole).
+	SourceRefused bool
+	// AnsweredAt is when its result or receipt reached the brand (or there
+	// was none to send); zero: not yet, or not recorded.
+	AnsweredAt time.Time
 }
 
 // KindArchive is the kind of an archive split into its files (ReceiveParams.Children).
 const KindArchive = "archive"
 
-const receivedFileColumns = `f.id, b.slug, f.source, f.name, f.size, f.status, coalesce(f.duplicate_of, 0),
-	coalesce(f.reason_code, ''), coalesce(f.reason, ''), f.bytes_kept, f.received_at, coalesce(f.kind, ''),
-	coalesce(f.parent_id, 0)`
+const receivedFileColumns = `f.id, b.slug, f.source, f.name, f.size, f.sha256, f.status, coalesce(f.duplicate_of, 0),
+	coalesce(f.reason_code, ''), coalesce(f.reason, ''), f.bytes_kept, f.received_at, f.finished_at, coalesce(f.kind, ''),
+	coalesce(f.parent_id, 0), coalesce(f.rows_total, 0), coalesce(f.rows_applied, 0), coalesce(f.rows_rejected, 0),
+	coalesce(f.rows_duplicate, 0), coalesce(f.reprocess_of, 0), coalesce(f.retry_of, 0), coalesce(f.actor, ''),
+	f.reply, f.source_refused, f.answered_at`
 
 func scanReceivedFile(row pgx.Row) (ReceivedFile, error) {
 	var f ReceivedFile
-	err := row.Scan(&f.ID, &f.Brand, &f.Source, &f.Name, &f.Size, &f.Status, &f.DuplicateOf, &f.Code, &f.Reason,
-		&f.BytesKept, &f.ReceivedAt, &f.Kind, &f.Parent)
+	var finished, answered *time.Time
+	var reply []byte
+	err := row.Scan(&f.ID, &f.Brand, &f.Source, &f.Name, &f.Size, &f.SHA256, &f.Status, &f.DuplicateOf, &f.Code, &f.Reason,
+		&f.BytesKept, &f.ReceivedAt, &finished, &f.Kind, &f.Parent, &f.Rows, &f.Applied, &f.Rejected, &f.Duplicate,
+		&f.ReprocessOf, &f.RetryOf, &f.Actor, &reply, &f.SourceRefused, &answered)
+	if err != nil {
+		return f, err
+	}
 	f.Name = nameOf(f.Name)
+	if finished != nil {
+		f.FinishedAt = *finished
+	}
+	if answered != nil {
+		f.AnsweredAt = *answered
+	}
+	f.Reply, err = loadReply(reply)
 	return f, err
 }
 
@@ -362,13 +466,14 @@ func (l *Ledger) ReceivedFiles(ctx context.Context, afterID int64, limit int) ([
 // WaitingFiles returns the files of upTo's brand that sources delivered and
 // that wait to be applied, up to upTo itself, oldest first: files of a brand
 // are applied in the order they arrived, whichever job gets to them first.
-// Files given to the command line are its own to apply.
+// Files given to the command line are its own to apply; reruns of them
+// (rerun.go) wait their turn like any.
 func (l *Ledger) WaitingFiles(ctx context.Context, upTo int64) ([]ReceivedFile, error) {
 	rows, err := l.pool.Query(ctx, `SELECT `+receivedFileColumns+`
 		FROM received_files u
 		JOIN received_files f ON f.brand_id = u.brand_id AND f.status = 'RECEIVED' AND f.id <= u.id
 		JOIN brands b ON b.id = f.brand_id
-		WHERE u.id = $1 AND f.bytes_kept AND f.source <> 'cli'
+		WHERE u.id = $1 AND f.bytes_kept AND (f.source <> 'cli' OR f.reprocess_of IS NOT NULL OR f.retry_of IS NOT NULL)
 		ORDER BY f.id`, upTo)
 	if err != nil {
 		return nil, fmt.Errorf("ledger: files waiting before %d: %w", upTo, interpretError(err))

@@ -1,73 +1,19 @@
 package ledger
 
-// The audit log: who did what, beyond the ledger's own events. This file is
-// a stand-in, in the shape of the audit log the files work brings (migration
-// 00011's audit_log, ledger/audit.go there): once that lands, this file and
-// web_audit in migration 00012 go, and the callers stay as they are.
-
 import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"time"
 
 	"github.com/jackc/pgx/v5"
-	"github.com/returnsd/returnsd/internal/safetext"
 )
-
-// AuditEntry is one line of the audit log: who did what, to which brand and
-// file. The log is append-only.
-type AuditEntry struct {
-	ID     int64
-	At     time.Time // set by the database
-	Actor  string    // "cli:alice", "web:bob"
-	Action string    // "<area>.<verb>": "web.sign_in", "files.reprocess"
-	Brand  string    // the brand's slug; "" when the action is about no brand
-	FileID int64     // 0 when it is about no file
-	// Detail is the rest, as JSON: {"remote_addr": "10.0.0.7"}.
-	Detail map[string]any
-}
-
-// Audit appends an entry to the audit log.
-func (l *Ledger) Audit(ctx context.Context, e AuditEntry) error {
-	err := l.inTx(ctx, func(tx pgx.Tx) error {
-		var brand int64
-		if e.Brand != "" {
-			var err error
-			if brand, err = brandID(ctx, tx, e.Brand); err != nil {
-				return err
-			}
-		}
-		return insertAudit(ctx, tx, brand, e)
-	})
-	if err != nil {
-		return fmt.Errorf("ledger: audit %s: %w", e.Action, err)
-	}
-	return nil
-}
-
-func insertAudit(ctx context.Context, tx pgx.Tx, brand int64, e AuditEntry) error {
-	detail := e.Detail
-	if detail == nil {
-		detail = map[string]any{}
-	}
-	b, err := json.Marshal(detail)
-	if err != nil {
-		return fmt.Errorf("audit detail: %w", err)
-	}
-	_, err = tx.Exec(ctx, `
-		INSERT INTO web_audit (actor, action, brand_id, file_id, detail)
-		VALUES ($1, $2, nullif($3::bigint, 0), nullif($4::bigint, 0), $5)`,
-		safetext.Printable(e.Actor), e.Action, brand, e.FileID, b)
-	return interpretError(err)
-}
 
 // AuditTrail returns the newest entries of the audit log, newest first, at
 // most limit (1 to 1000).
 func (l *Ledger) AuditTrail(ctx context.Context, limit int) ([]AuditEntry, error) {
 	limit = min(max(limit, 1), 1000)
 	rows, err := l.pool.Query(ctx, `SELECT a.id, a.at, a.actor, a.action, coalesce(b.slug, ''), coalesce(a.file_id, 0), a.detail
-		FROM web_audit a LEFT JOIN brands b ON b.id = a.brand_id ORDER BY a.id DESC LIMIT $1`, limit)
+		FROM audit_log a LEFT JOIN brands b ON b.id = a.brand_id ORDER BY a.id DESC LIMIT $1`, limit)
 	if err != nil {
 		return nil, fmt.Errorf("ledger: audit trail: %w", interpretError(err))
 	}

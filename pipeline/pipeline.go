@@ -202,6 +202,11 @@ type ReceiveParams struct {
 	// files (processors.SplitArchive), each to be applied on its own. Sources
 	// split; the command line applies one file.
 	Split bool
+	// Reply is what answering the file needs once no source lists it
+	// (ledger.Reply): the poller records the listed file's.
+	Reply ledger.Reply
+	// rerun makes the file a run of an earlier one (rerun.go).
+	rerun *ledger.Rerun
 }
 
 // Receive keeps a fetched file's bytes in the ledger without applying it. The
@@ -227,8 +232,9 @@ func (p *Pipeline) Receive(ctx context.Context, rp ReceiveParams) (Result, error
 
 func (p *Pipeline) receive(ctx context.Context, rp ReceiveParams, f *os.File, size int64, limits processors.Limits) (Result, error) {
 	receive := ledger.ReceiveParams{Brand: rp.Brand, Source: rp.Source, Name: rp.Name, Size: size,
-		Listed: rp.Listed, Then: rp.Then}
+		Listed: rp.Listed, Then: rp.Then, Reply: rp.Reply, Rerun: rp.rerun}
 	refuse := rp.Refuse
+	bySource := refuse != nil
 	if size > limits.MaxFileBytes {
 		refuse = tooLarge(size, limits)
 		receive.SHA256 = []byte{} // not read: the file is too large to hash
@@ -253,7 +259,7 @@ func (p *Pipeline) receive(ctx context.Context, rp ReceiveParams, f *os.File, si
 	}
 	if refuse != nil {
 		refuse = &processors.FileError{Code: refuse.Code, Reason: safetext.Printable(refuse.Reason)}
-		receive.Refusal = &ledger.Refusal{Code: refuse.Code, Reason: refuse.Reason}
+		receive.Refusal = &ledger.Refusal{Code: refuse.Code, Reason: refuse.Reason, BySource: bySource}
 	}
 	rec, err := p.Ledger.Receive(ctx, receive)
 	if err != nil {

@@ -48,6 +48,7 @@ type Ledger interface {
 	ReceivedFile(ctx context.Context, id int64) (ledger.ReceivedFile, error)
 	WaitingFiles(ctx context.Context, upTo int64) ([]ledger.ReceivedFile, error)
 	ChildFiles(ctx context.Context, archive int64) ([]ledger.ReceivedFile, error)
+	MarkAnswered(ctx context.Context, fileID int64) error
 }
 
 // Files is what the poller asks of the file pipeline.
@@ -57,6 +58,8 @@ type Files interface {
 	Describe(ctx context.Context, f ledger.ReceivedFile) (pipeline.Result, error)
 	WriteResult(ctx context.Context, f ledger.ReceivedFile, format processors.Format, w pipeline.ResultFile) (bool, error)
 	WriteReceipt(f ledger.ReceivedFile, format processors.Format, w io.Writer) error
+	Reprocess(ctx context.Context, p pipeline.ReprocessParams) (pipeline.Result, error)
+	RetryRejected(ctx context.Context, p pipeline.RetryParams) (pipeline.Retry, error)
 }
 
 var (
@@ -97,6 +100,14 @@ type Poller struct {
 	// makes that a no-op. When nil, PollOnce applies and delivers each file
 	// itself (the command line's poll).
 	Enqueue func(ctx context.Context, tx pgx.Tx, fileID int64) error
+	// EnqueueAnswer, when set (with Enqueue), hands the answer of a file no
+	// source lists (a rerun: Reprocess, RetryRejected) to a job of its own,
+	// in the transaction that makes the file: the job calls Answer once the
+	// file is applied. When nil, a rerun is applied and answered at once.
+	EnqueueAnswer func(ctx context.Context, tx pgx.Tx, fileID int64) error
+	// OpenSource opens a configured source for Answer (sources.Open, in the
+	// daemon and the command line). Answer fails without it.
+	OpenSource func(sc *config.Source) (ingest.Source, error)
 	// Now is the clock; default time.Now.
 	Now func() time.Time
 	// Sleep waits d or until ctx is done (the settle time between two listings
@@ -422,7 +433,8 @@ func (p *Poller) take(ctx context.Context, src ingest.Source, cfg *config.Source
 	}
 
 	rp := pipeline.ReceiveParams{Brand: brandID, Source: cfg.Name, Name: f.Name, Path: tmp.Name(),
-		Listed: &ledger.SourceFileKey{Source: cfg.Name, File: key}, Split: true}
+		Listed: &ledger.SourceFileKey{Source: cfg.Name, File: key}, Split: true,
+		Reply: ledger.Reply{Name: f.Name, To: f.Reply.To, InReplyTo: f.Reply.InReplyTo, NotTaken: f.Reply.NotTaken}}
 	if f.Refusal != nil {
 		rp.Refuse = &processors.FileError{Code: f.Refusal.Code, Reason: f.Refusal.Reason}
 	}
@@ -503,15 +515,9 @@ func (p *Poller) finish(ctx context.Context, src ingest.Source, cfg *config.Sour
 		fr.Err = err
 		return fr
 	}
-	for _, a := range answered {
-		name := a.Name // a file of an archive: its own name
-		if a.ID == file.ID {
-			name = f.Name // the name as listed, bytes and all
-		}
-		if err := p.deliver(ctx, src, f, a, name); err != nil {
-			fr.Err = err
-			return fr
-		}
+	if err := p.answer(ctx, src, file, answered, &f); err != nil {
+		fr.Err = err
+		return fr
 	}
 	err = p.Ledger.MarkSourceFileDone(ctx, ledger.SourceFileDoneParams{Source: cfg.Name, File: listedKey(f),
 		FileID: file.ID, Status: file.Status})
@@ -560,19 +566,65 @@ func (p *Poller) describe(ctx context.Context, file ledger.ReceivedFile, answere
 	return res, nil
 }
 
+// answer sends the brand the answer to a finished file it sent, through its
+// source: the result of each file in answered (the file itself, or the files
+// of the archive it is), and records each answered. The source is told whom
+// to answer by what was recorded as the file was received (its Reply), so a
+// file no source lists now (a rerun, a message moved after a restart) is
+// answered alike; a file received before that was recorded is answered as
+// listed. A file answered before is not answered again; one of an archive
+// answered before a crash is not either.
+func (p *Poller) answer(ctx context.Context, src ingest.Source, file ledger.ReceivedFile,
+	answered []ledger.ReceivedFile, listed *ingest.File) error {
+	if !file.AnsweredAt.IsZero() {
+		return nil
+	}
+	for _, a := range answered {
+		own := a.ID == file.ID || a.Parent == file.ID
+		if own && !a.AnsweredAt.IsZero() {
+			continue
+		}
+		to := replyTarget(file, listed)
+		if err := p.deliver(ctx, src, to, a, a.Name); err != nil {
+			return err
+		}
+		if own && a.ID != file.ID {
+			if err := p.Ledger.MarkAnswered(ctx, a.ID); err != nil {
+				return err
+			}
+		}
+	}
+	return p.Ledger.MarkAnswered(ctx, file.ID)
+}
+
+// replyTarget is the file a source's Put answers: as its Reply recorded it,
+// or as it was listed when nothing was recorded.
+func replyTarget(file ledger.ReceivedFile, listed *ingest.File) ingest.File {
+	r := file.Reply
+	if r.IsZero() && listed != nil {
+		return *listed
+	}
+	return ingest.File{Name: cmp.Or(r.Name, file.Name),
+		Reply: ingest.Reply{To: r.To, InReplyTo: r.InReplyTo, NotTaken: slices.Clone(r.NotTaken)}}
+}
+
 // deliver sends a finished file's answer to the brand, named after name: its
 // result (its own, or for a duplicate the original's), or for a quarantined
 // file a receipt with the reason (SPEC §4), unless the sender was refused (no
-// backscatter).
+// backscatter). to is the file the brand sent, as Put takes it.
 // A failed delivery leaves the file received but not done: the next poll
 // delivers it.
-func (p *Poller) deliver(ctx context.Context, src ingest.Source, f ingest.File, file ledger.ReceivedFile, name string) error {
+func (p *Poller) deliver(ctx context.Context, src ingest.Source, to ingest.File, file ledger.ReceivedFile, name string) error {
 	brand, err := p.Config.Brand(file.Brand)
 	if err != nil {
 		return err
 	}
 	format := pipeline.Format(brand)
-	tmp, err := os.CreateTemp(cmp.Or(p.SpoolDir, p.Config.SpoolDir), "answer-*.csv")
+	spool := cmp.Or(p.SpoolDir, p.Config.SpoolDir)
+	if err := os.MkdirAll(spool, 0o700); err != nil {
+		return fmt.Errorf("spool: %w", err)
+	}
+	tmp, err := os.CreateTemp(spool, "answer-*.csv")
 	if err != nil {
 		return fmt.Errorf("spool: %w", err)
 	}
@@ -596,7 +648,7 @@ func (p *Poller) deliver(ctx context.Context, src ingest.Source, f ingest.File, 
 	if _, err := tmp.Seek(0, io.SeekStart); err != nil {
 		return err
 	}
-	if err := src.Put(ctx, f, name, tmp); err != nil {
+	if err := src.Put(ctx, to, name, tmp); err != nil {
 		return fmt.Errorf("deliver %s: %w", name, err)
 	}
 	return nil
@@ -636,14 +688,19 @@ func (p *Poller) ApplyWaiting(ctx context.Context, fileID int64) ([]Applied, err
 }
 
 // applyParams are how a received file is read: its brand's format, and the
-// kind its source says (detected from the header otherwise).
+// kind its source says (detected from the header otherwise; a retry's is
+// known).
 func (p *Poller) applyParams(f ledger.ReceivedFile) pipeline.ApplyParams {
-	ap := pipeline.ApplyParams{Actor: "source:" + f.Source}
+	// A rerun is applied in the name of who asked for it.
+	ap := pipeline.ApplyParams{Actor: cmp.Or(f.Actor, "source:"+f.Source)}
 	if b, err := p.Config.Brand(f.Brand); err == nil {
 		ap.Format = pipeline.Format(b)
 	}
 	if s, err := p.Config.Source(f.Source); err == nil {
 		ap.Kind = processors.Kind(s.Kind)
+	}
+	if f.Kind != "" {
+		ap.Kind = processors.Kind(f.Kind) // a retry's is its original's
 	}
 	return ap
 }

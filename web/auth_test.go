@@ -260,7 +260,7 @@ func TestAuthorization(t *testing.T) {
 			}
 		}
 		// The trail cannot be rewritten.
-		if _, err := b.ledger.Pool().Exec(ctx, "DELETE FROM web_audit"); err == nil {
+		if _, err := b.ledger.Pool().Exec(ctx, "DELETE FROM audit_log"); err == nil {
 			t.Error("the audit trail could be deleted")
 		}
 	})

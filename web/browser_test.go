@@ -8,12 +8,17 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
 	cdpbrowser "github.com/chromedp/cdproto/browser"
 	"github.com/chromedp/chromedp"
+
+	"github.com/returnsd/returnsd/ledger"
+	"github.com/returnsd/returnsd/outcome"
+	"github.com/returnsd/returnsd/processors"
 )
 
 // chromium finds Debian's Chromium (scripts/test installs it). Without it
@@ -33,7 +38,9 @@ func chromium(t *testing.T) string {
 }
 
 // TestBrowser drives the pages in headless Chromium as ops would of a
-// morning: sign in, the day's files, a file, its rejected rows, its result.
+// morning: sign in, the day's files, a file, its rejected rows, its result,
+// and a retry of its rows rejected for an action the tracking export had
+// not brought yet, once it has.
 func TestBrowser(t *testing.T) {
 	t.Parallel()
 	exe := chromium(t)
@@ -160,19 +167,50 @@ func TestBrowser(t *testing.T) {
 		}
 	}
 
-	// Retrying the rejected rows after loading the missing actions comes with
-	// the retry control (issue 11's files work): see the report of this branch.
+	// Row 10 named action 9999, which the tracking export had not brought
+	// yet. It comes now; ops retry the file's rejected rows.
+	b.processBytes(t, "acme", "late_actions.csv", []byte("ActionId,PartnerId,ActionTrackerId,Oid,EventDate,Amount,Currency\n"+
+		"9999,4242,1001,ORD-9999,2026-11-20T10:00:00Z,80.00,USD\n"), processors.Actions, outcome.Completed)
+	step("open the file again", chromedp.Navigate(fmt.Sprintf("%s/files/%d", b.srv.URL, b.acmeReturns)),
+		chromedp.WaitVisible(chromedp.ID("retry-rejected")))
+	screenshot("05-before-retry", "Retry rejected rows")
+	step("retry the rejected rows", chromedp.Click(chromedp.ID("retry-rejected")))
+	waitForLocation(t, ctx, "/files/", func(loc string) bool { return !strings.HasSuffix(loc, fmt.Sprintf("/files/%d", b.acmeReturns)) })
+	step("the retry's page", chromedp.WaitVisible(chromedp.ID("file-status")))
+	screenshot("06-retry", "COMPLETED", "acme_returns_retry.csv", "Retry of the rejected rows of", "web:olga")
+	applied, err := chromedp.Run(ctx, chromedp.Nodes(chromedp.CSSAll(`table.rows tbody tr.outcome-applied`)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(applied) != 1 {
+		t.Errorf("the retry applied %d rows, want action 9999's", len(applied))
+	}
+	row, err := chromedp.Run(ctx, chromedp.Text(chromedp.CSS(`table.rows tbody tr.outcome-applied`)))
+	if err != nil || !strings.Contains(row, "10") || !strings.Contains(row, "9999") {
+		t.Errorf("the retried row: %q (%v); want line 10, action 9999", row, err)
+	}
+	// Asked for by name, in the audit log.
+	trail, err := b.ledger.AuditTrail(context.Background(), 100)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.ContainsFunc(trail, func(e ledger.AuditEntry) bool {
+		return e.Action == ledger.AuditRetryRejected && e.Actor == "web:"+opsUser && e.FileID == b.acmeReturns
+	}) {
+		t.Errorf("no retry of file %d by web:%s in the audit log: %+v", b.acmeReturns, opsUser, trail)
+	}
 }
 
-// waitForLocation waits until the page's URL has want in it and the page is loaded.
-func waitForLocation(t *testing.T, ctx context.Context, want string) {
+// waitForLocation waits until the page's URL has want in it (and passes
+// every check) and the page is loaded.
+func waitForLocation(t *testing.T, ctx context.Context, want string, checks ...func(string) bool) {
 	t.Helper()
 	deadline := time.Now().Add(30 * time.Second)
 	var loc string
 	for time.Now().Before(deadline) {
 		var err error
 		loc, err = chromedp.Run(ctx, chromedp.Location())
-		if err == nil && strings.Contains(loc, want) {
+		if err == nil && strings.Contains(loc, want) && !slices.ContainsFunc(checks, func(c func(string) bool) bool { return !c(loc) }) {
 			if ready, err := chromedp.Run(ctx, chromedp.Evaluate[string]("document.readyState")); err == nil && ready == "complete" {
 				return
 			}

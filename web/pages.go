@@ -182,6 +182,7 @@ const rowsPerPage = 100
 type filePage struct {
 	File     ledger.FileListing
 	Children []ledger.ReceivedFile
+	Reruns   []ledger.ReceivedFile // reprocesses and retries of this file
 	// Downloads that exist for this file.
 	Original, Result, Receipt bool
 	// Controls offered (ops, with Reruns): the forms post CSRF.
@@ -236,6 +237,10 @@ func (s *Server) fileView(w http.ResponseWriter, r *http.Request) {
 			s.serverError(w, r, err)
 			return
 		}
+	}
+	if page.Reruns, err = s.ledger.Reruns(r.Context(), f.ID); err != nil {
+		s.serverError(w, r, err)
+		return
 	}
 	page.Rows, err = s.ledger.FileRows(r.Context(), ledger.RowsParams{Scope: sess.user.Scope(), FileID: f.ID,
 		Outcome: outcome.Outcome(page.Outcome), Code: outcome.Code(page.Code),

@@ -2,6 +2,7 @@ package web_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -23,10 +24,13 @@ import (
 
 	"github.com/returnsd/returnsd"
 	"github.com/returnsd/returnsd/config"
+	"github.com/returnsd/returnsd/ingest"
+	"github.com/returnsd/returnsd/ingest/sources"
 	"github.com/returnsd/returnsd/internal/pgtest"
 	"github.com/returnsd/returnsd/ledger"
 	"github.com/returnsd/returnsd/outcome"
 	"github.com/returnsd/returnsd/pipeline"
+	"github.com/returnsd/returnsd/poller"
 	"github.com/returnsd/returnsd/processors"
 	"github.com/returnsd/returnsd/web"
 )
@@ -131,11 +135,17 @@ sources:
 	b.addUser(t, acmeUser, ledger.RoleBrand, "acme")
 	b.addUser(t, globexUsr, ledger.RoleBrand, "globex")
 
+	reruns := o.reruns
+	if reruns == nil {
+		// The command line's way: applied and answered here and now.
+		reruns = pollerReruns{&poller.Poller{Ledger: l, Files: b.files, Config: cfg,
+			OpenSource: func(sc *config.Source) (ingest.Source, error) { return sources.Open(sc, &cfg.SMTP) }}}
+	}
 	jobs, err := river.NewClient(riverpgxv5.New(l.Pool()), &river.Config{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	s, err := web.New(web.Params{Config: cfg, Ledger: l, Files: b.files, Now: b.clock.Now, Jobs: jobs, Reruns: o.reruns,
+	s, err := web.New(web.Params{Config: cfg, Ledger: l, Files: b.files, Now: b.clock.Now, Jobs: jobs, Reruns: reruns,
 		Logger: slog.New(slog.NewTextHandler(testWriter{t}, nil))})
 	if err != nil {
 		t.Fatal(err)
@@ -150,6 +160,28 @@ sources:
 		stopUI()
 	})
 	return s, b
+}
+
+// pollerReruns are the controls as the command line runs them (poller.Reprocess,
+// poller.RetryRejected without the daemon's jobs).
+type pollerReruns struct{ p *poller.Poller }
+
+func (r pollerReruns) Reprocess(ctx context.Context, id int64, actor string) (int64, error) {
+	rr, err := r.p.Reprocess(ctx, id, actor)
+	return rr.File.ID, refusal(err)
+}
+
+func (r pollerReruns) RetryRejected(ctx context.Context, id int64, actor string) (int64, error) {
+	rr, err := r.p.RetryRejected(ctx, id, actor)
+	return rr.File.ID, refusal(err)
+}
+
+func refusal(err error) error {
+	var refused *ledger.RefusedError
+	if errors.As(err, &refused) {
+		return &web.Refused{Reason: err}
+	}
+	return err
 }
 
 // testWriter sends the pages' log to the test's.

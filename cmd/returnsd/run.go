@@ -49,6 +49,22 @@ Usage:
   returnsd inquiries auto-resolve [--brand B]        decline open inquiries whose order is already tracked
                                                      (brands with contract.inquiries.auto_resolve)
   returnsd poll SOURCE                               poll one configured source now and apply what it finds
+  returnsd files list [--brand B] [--status S] [--since T] [--limit N] [--format text|json]
+                                                     the received files, newest first (S: RECEIVED, COMPLETED,
+                                                     DUPLICATE_FILE, QUARANTINED; T: a time, a date, or how
+                                                     long ago: 24h, 7d)
+  returnsd files show FILE_ID [--format text|json]   a file: status, timings, rows by outcome and code, what it
+                                                     is linked to (reprocess, retry, archive), who asked
+  returnsd files download FILE_ID [--result] [-o FILE]
+                                                     the bytes received, or (--result) the result or receipt the
+                                                     brand got; default FILE: its name here (- for stdout)
+  returnsd files reprocess FILE_ID [--actor A]       run a quarantined file again, once its config is mended:
+                                                     a new file linked to it, applied and answered to the brand
+  returnsd files retry-rejected FILE_ID [--actor A]  run again the rows of a completed file rejected
+                                                     ACTION_NOT_FOUND or INQUIRY_NOT_FOUND that no retry applied
+                                                     yet: a new file of them, at their lines, applied and answered
+                                                     (A: who asks, default cli:$USER)
+  returnsd files answer FILE_ID                      send a reprocess's or retry's answer that did not get through
   returnsd lifecycle [--at TIME]                     lock and pay due actions (TIME: RFC 3339, default now)
   returnsd funds deposit --brand B AMOUNT            credit a brand's funds, release delayed payouts
   returnsd export balances [--format csv|json]       print every brand's balance and delayed payouts
@@ -174,6 +190,11 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 			return usagef("export: say what to export: export actions|inquiries --brand B, or export balances")
 		}
 		return e.exportActions(ctx, append(rest[1:], global...))
+	case "files":
+		if len(rest) == 0 {
+			return e.files(ctx, rest)
+		}
+		return e.files(ctx, append(rest, global...))
 	case "lifecycle":
 		return e.lifecycle(ctx, append(rest, global...))
 	case "check-config":

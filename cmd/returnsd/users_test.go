@@ -46,7 +46,7 @@ func TestUsers(t *testing.T) {
 			t.Errorf("olga is still listed:\n%s", list)
 		}
 		// Each change is in the audit trail, by the person at the terminal.
-		if n := b.queryInt(t, "SELECT count(*) FROM web_audit WHERE actor = 'cli:tester' AND action LIKE 'users.%'"); n != 4 {
+		if n := b.queryInt(t, "SELECT count(*) FROM audit_log WHERE actor = 'cli:tester' AND action LIKE 'users.%'"); n != 4 {
 			t.Errorf("%d user changes audited, want 4", n)
 		}
 	})

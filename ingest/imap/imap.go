@@ -397,12 +397,25 @@ func (s *Source) listing(uidValidity uint32) ([]ingest.File, map[string]*listedF
 			}
 			byID[key] = append(byID[key], m)
 		}
-		for _, lf := range s.filesOf(m, base) {
+		listed := s.filesOf(m, base)
+		reply := m.reply()
+		for _, lf := range listed {
+			lf.file.Reply = reply
 			out = append(out, lf.file)
 			files[lf.file.Path] = &listedFile{msg: m, part: lf.part}
 		}
 	}
 	return out, files
+}
+
+// reply is whom the files of the message are answered: its sender, in
+// reply to it, naming what of it was not taken. A sender refused (not
+// allowed, not authenticated) is never answered, so none is recorded.
+func (m *message) reply() ingest.Reply {
+	if r := m.verdict.refusal; r != nil && r.Code.SenderRefused() {
+		return ingest.Reply{}
+	}
+	return ingest.Reply{To: m.verdict.from, InReplyTo: m.id, NotTaken: slices.Clone(m.notTaken)}
 }
 
 type filePart struct {
@@ -541,7 +554,9 @@ func copyPart(w io.Writer, r io.Reader, id string) error {
 }
 
 // Put mails the result file to the sender of f's message, as a reply to it
-// (In-Reply-To its Message-ID), through the configured SMTP server.
+// (In-Reply-To its Message-ID), through the configured SMTP server: both as
+// f.Reply says, which List recorded, so a file answered later (after a
+// restart, from another replica, run again by ops) needs no listing.
 func (s *Source) Put(ctx context.Context, f ingest.File, name string, r io.Reader) error {
 	if !ingest.SafeName(name) {
 		return fmt.Errorf("imap: %q is not a plain file name", name)
@@ -549,19 +564,9 @@ func (s *Source) Put(ctx context.Context, f ingest.File, name string, r io.Reade
 	// Names are shown escaped (a raw 8-bit name of an old mailer is not UTF-8);
 	// the attachment is named as the mailer can write it.
 	shown, attachment := safetext.Printable(f.Name), mailer.AttachmentName(name)
-	s.mu.Lock()
-	lf := s.files[f.Path]
-	var m *message
-	var notTaken []string
-	if lf != nil {
-		m, notTaken = lf.msg, slices.Clone(lf.msg.notTaken)
-	}
-	s.mu.Unlock()
 	switch {
-	case m == nil:
-		return fmt.Errorf("imap: mail %s: %s was not listed by this source: no message to answer", attachment, shown)
-	case m.verdict.from == "":
-		return fmt.Errorf("imap: mail %s: the message has no sender to answer", attachment)
+	case f.Reply.To == "":
+		return fmt.Errorf("imap: mail %s: no sender of %s is recorded to answer", attachment, shown)
 	case s.mailer == nil:
 		return fmt.Errorf("imap: mail %s: no smtp server is configured", attachment)
 	}
@@ -572,21 +577,21 @@ func (s *Source) Put(ctx context.Context, f ingest.File, name string, r io.Reade
 		subject, text = "Not processed: "+shown, fmt.Sprintf("The file %s you sent could not be processed, and nothing of it\r\n"+
 			"was applied. The attached %s says why; send the file again once it is mended.\r\n", shown, attachment)
 	}
-	if len(notTaken) > 0 {
+	if len(f.Reply.NotTaken) > 0 {
 		text += "\r\nThese parts of your message were not taken as data files:\r\n" +
-			"ignored: " + strings.Join(notTaken, ", ") + "\r\n"
+			"ignored: " + strings.Join(f.Reply.NotTaken, ", ") + "\r\n"
 	}
 	// The result is written in the brand's own encoding, which may not be
 	// UTF-8: no charset is claimed for it.
 	err := s.mailer.Send(ctx, mailer.Message{
-		To:          m.verdict.from,
+		To:          f.Reply.To,
 		Subject:     subject,
-		InReplyTo:   m.id,
+		InReplyTo:   f.Reply.InReplyTo,
 		Text:        text,
 		Attachments: []mailer.Attachment{{Name: attachment, ContentType: "text/csv", Body: r}},
 	})
 	if err != nil {
-		return fmt.Errorf("imap: mail %s to %s: %w", attachment, m.verdict.from, err)
+		return fmt.Errorf("imap: mail %s to %s: %w", attachment, f.Reply.To, err)
 	}
 	return nil
 }

@@ -71,6 +71,8 @@ var mailboxSeq atomic.Int64
 // RunMail runs the conformance suite's behaviours that make sense for a mail
 // source, and the ones only mail has, against srv.
 func RunMail(t *testing.T, srv MailServer) {
+	runMailReruns(t, srv)
+
 	t.Run("AStableMessageIsTakenOnTheSecondListingAppliedAnsweredAndMoved", func(t *testing.T) {
 		t.Parallel()
 		h := SetupMail(t, srv)

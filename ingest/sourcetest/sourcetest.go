@@ -519,6 +519,8 @@ func Run(t *testing.T, newSource NewSource) {
 		h.WantStatus(rep, "two.csv", poller.StatusDeferred)
 		h.WantStatus(h.Poll(), "two.csv", outcome.Completed)
 	})
+
+	runReruns(t, newSource)
 }
 
 // Harness is one test's source, folders, ledger and poller, for the suite and

@@ -1,5 +1,5 @@
--- The ops pages (web/): who may sign in, their sessions, the throttle on
--- password guessing, and the audit trail of what people did on the pages.
+-- The ops pages (web/): who may sign in, their sessions, and the throttle on
+-- password guessing. What people do on the pages goes to audit_log (00011).
 
 -- +goose Up
 -- A person who signs in to the ops pages. ops sees every brand and may act;
@@ -44,37 +44,7 @@ CREATE INDEX web_login_failures_by_name ON web_login_failures (user_name, at);
 CREATE INDEX web_login_failures_by_addr ON web_login_failures (remote_addr, at);
 CREATE INDEX web_login_failures_by_time ON web_login_failures (at);
 
--- Everything a person did on the pages (sign-in, sign-out, downloads, the
--- job queue's controls) and at the command line to the users, by name. Like
--- ledger_events, never updated or deleted. In the shape of the files work's
--- audit_log (migration 00011), which replaces it once that lands.
-CREATE TABLE web_audit (
-    id       bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
-    at       timestamptz NOT NULL DEFAULT now(),
-    actor    text NOT NULL,                     -- "web:alice", "cli:root"
-    action   text NOT NULL,                     -- "web.sign_in", "web.download_original", ...
-    brand_id bigint REFERENCES brands,
-    file_id  bigint REFERENCES received_files,
-    detail   jsonb NOT NULL DEFAULT '{}'::jsonb -- {"remote_addr": "10.0.0.7"}
-);
-CREATE INDEX web_audit_by_file ON web_audit (file_id) WHERE file_id IS NOT NULL;
-
--- +goose StatementBegin
-CREATE FUNCTION web_audit_is_append_only() RETURNS trigger LANGUAGE plpgsql AS $$
-BEGIN
-    RAISE EXCEPTION 'web_audit is append-only: % refused', TG_OP
-        USING ERRCODE = 'restrict_violation';
-END;
-$$;
--- +goose StatementEnd
-CREATE TRIGGER web_audit_no_update_delete BEFORE UPDATE OR DELETE ON web_audit
-    FOR EACH ROW EXECUTE FUNCTION web_audit_is_append_only();
-CREATE TRIGGER web_audit_no_truncate BEFORE TRUNCATE ON web_audit
-    FOR EACH STATEMENT EXECUTE FUNCTION web_audit_is_append_only();
-
 -- +goose Down
-DROP TABLE web_audit;
-DROP FUNCTION web_audit_is_append_only;
 DROP TABLE web_login_failures;
 DROP TABLE web_sessions;
 DROP TABLE web_user_brands;
