@@ -51,12 +51,16 @@ type Config struct {
 	ShutdownTimeout Duration `yaml:"shutdown_timeout"`
 	// Queue tunes the daemon's job queue.
 	Queue Queue `yaml:"queue"`
+	// Report says whom the daemon mails the daily report to, and in which
+	// zone its days are. Default: no recipients, days in UTC.
+	Report Report `yaml:"report"`
 	// Web configures the ops pages, served on the operations listener.
 	Web Web `yaml:"web"`
 }
 
 // Web configures the ops pages (web/), which the daemon serves on http.listen
-// beside /metrics. Who may sign in is in the database (returnsd users).
+// beside /metrics. Who may sign in is in the database (returnsd users). Its
+// days are the report's (report.timezone).
 type Web struct {
 	// InsecureCookie drops the Secure flag from the session cookie, so a
 	// browser keeps it over plain HTTP from another host than loopback
@@ -67,22 +71,6 @@ type Web struct {
 	// SessionLifetime is how long a sign-in lasts; then the user signs in
 	// again. Clock units. Default: 12h.
 	SessionLifetime Duration `yaml:"session_lifetime"`
-	// Timezone is the zone whose days the day view shows (an IANA name).
-	// Default: UTC.
-	Timezone string `yaml:"timezone"`
-
-	location *time.Location // loaded by Validate
-}
-
-// Location is the day view's zone: Timezone once validated, else UTC.
-func (w *Web) Location() *time.Location {
-	if w.location != nil {
-		return w.location
-	}
-	if loc, err := time.LoadLocation(w.Timezone); err == nil {
-		return loc
-	}
-	return time.UTC
 }
 
 // Queue tunes the daemon's job queue (River, in the ledger's database). Every
@@ -115,8 +103,10 @@ type Schedules struct {
 	// inquiries auto-resolve does. Default: "35 * * * *", half an hour from
 	// the lifecycle so the two do not queue for the same brands' locks.
 	AutoResolve string `yaml:"auto_resolve"`
-	// Report builds and mails the daily processing report (SPEC §7).
-	// Default: "0 7 * * *", 07:00 UTC.
+	// Report builds and mails the daily processing report (SPEC §7) of the
+	// day before, to report.recipients. Unlike the other schedules it runs
+	// on the wall clock of report.timezone unless it names a CRON_TZ, so
+	// "0 7 * * *" is 07:00 where the report's days are. Default: "0 7 * * *".
 	Report string `yaml:"report"`
 }
 
@@ -483,6 +473,7 @@ func (c *Config) WithDefaults() *Config {
 	out.Schedules.Lifecycle = cmp.Or(c.Schedules.Lifecycle, DefaultLifecycleSchedule)
 	out.Schedules.AutoResolve = cmp.Or(c.Schedules.AutoResolve, DefaultAutoResolveSchedule)
 	out.Schedules.Report = cmp.Or(c.Schedules.Report, DefaultReportSchedule)
+	out.Report.Timezone = cmp.Or(c.Report.Timezone, DefaultReportTimezone)
 	out.HTTP.Listen = cmp.Or(c.HTTP.Listen, DefaultListen)
 	if out.ShutdownTimeout.IsZero() {
 		out.ShutdownTimeout = defaultShutdown
@@ -490,7 +481,6 @@ func (c *Config) WithDefaults() *Config {
 	if out.Web.SessionLifetime.IsZero() {
 		out.Web.SessionLifetime = defaultSessionLifetime
 	}
-	out.Web.Timezone = cmp.Or(c.Web.Timezone, "UTC")
 	out.Queue.PollWorkers = cmp.Or(c.Queue.PollWorkers, defaultPollWorkers)
 	out.Queue.FileWorkers = cmp.Or(c.Queue.FileWorkers, defaultFileWorkers)
 	if out.Queue.RescueAfter.IsZero() {

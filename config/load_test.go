@@ -560,6 +560,9 @@ smtp:
 	if drop.StableWait.String() != "10s" || ftp.StableWait.String() != "10s" || !inbox.StableWait.IsZero() {
 		t.Errorf("stable_wait = %s (localdir), %s (ftp), %s (imap); want 10s, 10s and none", drop.StableWait, ftp.StableWait, inbox.StableWait)
 	}
+	if c.Report.Timezone != "UTC" || len(c.Report.Recipients) != 0 {
+		t.Errorf("report = %+v", c.Report)
+	}
 	if c.Schedules != (Schedules{Lifecycle: "5 * * * *", AutoResolve: "35 * * * *", Report: "0 7 * * *"}) {
 		t.Errorf("schedules = %+v", c.Schedules)
 	}

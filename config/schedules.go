@@ -24,7 +24,7 @@ const (
 func (c *Config) Jobs() ([]schedules.Job, error) {
 	var jobs []schedules.Job
 	for _, d := range c.Schedules.named() {
-		s, err := schedules.Parse(d.spec, time.UTC)
+		s, err := schedules.Parse(d.spec, c.scheduleZone(d.job))
 		if err != nil {
 			return nil, fmt.Errorf("schedules.%s: %w", d.job, err)
 		}
@@ -58,6 +58,16 @@ func (c *Config) sourceZone(s *Source) *time.Location {
 		return time.UTC
 	}
 	return b.Location()
+}
+
+// scheduleZone is the zone one of the daemon's own schedules runs in without
+// CRON_TZ: the report's zone for the report, whose "0 7 * * *" means 07:00
+// where its days are; UTC for the others.
+func (c *Config) scheduleZone(job string) *time.Location {
+	if job == JobReport {
+		return c.Report.Location()
+	}
+	return time.UTC
 }
 
 // namedSchedule is one of the daemon's schedules with its job name.

@@ -50,6 +50,7 @@ func (c *Config) Validate() error {
 	}
 	v.limits(c)
 	v.smtp(c)
+	v.report(c)
 	v.daemon(c)
 	if c.SpoolDir == "" {
 		v.add("spool_dir", "is required")
@@ -487,7 +488,7 @@ func (v *validator) patterns(p string, pats []string) {
 // how long it waits to stop.
 func (v *validator) daemon(c *Config) {
 	for _, d := range c.Schedules.named() {
-		v.schedule("schedules."+d.job, d.spec, time.UTC)
+		v.schedule("schedules."+d.job, d.spec, c.scheduleZone(d.job))
 	}
 	v.listen("http.listen", c.HTTP.Listen)
 	v.clockDuration("shutdown_timeout", c.ShutdownTimeout, "60s or 2m")
@@ -499,11 +500,6 @@ func (v *validator) daemon(c *Config) {
 		v.addf("queue.file_workers", "%d is negative", c.Queue.FileWorkers)
 	}
 	v.clockDuration("web.session_lifetime", c.Web.SessionLifetime, "12h or 30m")
-	if loc, err := time.LoadLocation(c.Web.Timezone); err != nil { // "" is UTC
-		v.addf("web.timezone", "%q is not an IANA timezone such as UTC or Europe/Berlin", c.Web.Timezone)
-	} else {
-		c.Web.location = loc
-	}
 }
 
 // listen checks a host:port to listen on; the host may be empty (every

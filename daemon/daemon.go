@@ -12,7 +12,8 @@
 // its job twice (a job of a replica that died is rescued by another).
 //
 // The work itself is the code the command line runs: poller.PollOnce,
-// Poller.ApplyWaiting, ledger.RunLifecycle, ledger.AutoResolveInquiries.
+// Poller.ApplyWaiting, ledger.RunLifecycle, ledger.AutoResolveInquiries,
+// report.Deliver.
 package daemon
 
 import (
@@ -32,6 +33,7 @@ import (
 
 	"github.com/returnsd/returnsd/config"
 	"github.com/returnsd/returnsd/ledger"
+	"github.com/returnsd/returnsd/mailer"
 	"github.com/returnsd/returnsd/pipeline"
 	"github.com/returnsd/returnsd/poller"
 	"github.com/returnsd/returnsd/schedules"
@@ -118,6 +120,7 @@ func New(p Params) (*Daemon, error) {
 	river.AddWorker(workers, &answerWorker{d: d})
 	river.AddWorker(workers, &lifecycleWorker{d: d})
 	river.AddWorker(workers, &autoResolveWorker{d: d})
+	river.AddWorker(workers, &reportWorker{d: d, mail: mailer.New(&d.cfg.SMTP)})
 	d.client, err = river.NewClient(riverpgxv5.New(d.ledger.Pool()), &river.Config{
 		Queues: map[string]river.QueueConfig{
 			queuePoll:   {MaxWorkers: d.cfg.Queue.PollWorkers},
@@ -215,6 +218,12 @@ func (d *Daemon) periodicJobs() ([]*river.PeriodicJob, error) {
 			args = func(at time.Time) river.JobArgs { return LifecycleArgs{RunAt: at} }
 		case name == config.JobAutoResolve:
 			args = func(at time.Time) river.JobArgs { return AutoResolveArgs{RunAt: at} }
+		case name == config.JobReport:
+			if why := d.reportUnusable(); why != "" {
+				d.log.Info("the daily report is not mailed: "+why, "schedule", j.Schedule.String())
+				continue
+			}
+			args = func(at time.Time) river.JobArgs { return ReportArgs{RunAt: at} }
 		case strings.HasPrefix(name, config.JobPollPrefix):
 			source := strings.TrimPrefix(name, config.JobPollPrefix)
 			if d.unusable[source] != nil {
@@ -222,12 +231,23 @@ func (d *Daemon) periodicJobs() ([]*river.PeriodicJob, error) {
 			}
 			args = func(at time.Time) river.JobArgs { return PollArgs{Source: source, RunAt: at} }
 		default:
-			continue // the daily report's slot: it comes with the report itself
+			continue
 		}
 		out = append(out, river.NewPeriodicJob(j.Schedule, d.periodic(j, args),
 			&river.PeriodicJobOpts{ID: j.Name, RunOnStart: j.Schedule.Every() == 0}))
 	}
 	return out, nil
+}
+
+// reportUnusable says why the daily report cannot be mailed from here, or "".
+func (d *Daemon) reportUnusable() string {
+	switch {
+	case !d.cfg.Report.Mails():
+		return "report.recipients is empty"
+	case d.cfg.SMTP.PasswordEnv.Missing() != "":
+		return "the smtp password: " + d.cfg.SMTP.PasswordEnv.Missing()
+	}
+	return ""
 }
 
 // periodic is the constructor of a job's runs. A cron schedule's run is named

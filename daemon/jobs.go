@@ -3,6 +3,7 @@ package daemon
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"slices"
 	"time"
@@ -14,6 +15,7 @@ import (
 	"github.com/returnsd/returnsd/ledger"
 	"github.com/returnsd/returnsd/outcome"
 	"github.com/returnsd/returnsd/poller"
+	"github.com/returnsd/returnsd/report"
 )
 
 // PollArgs is a poll of one source: a scheduled run, or a delivery of the
@@ -61,6 +63,20 @@ type AutoResolveArgs struct {
 func (AutoResolveArgs) Kind() string { return "auto_resolve" }
 
 func (AutoResolveArgs) InsertOpts() river.InsertOpts { return river.InsertOpts{Queue: queueLedger} }
+
+// ReportArgs is a scheduled run of the daily report: the report of the day
+// before RunAt's day in the report's zone, mailed to its recipients.
+type ReportArgs struct {
+	RunAt time.Time `json:"run_at,omitzero"`
+}
+
+func (ReportArgs) Kind() string { return "daily_report" }
+
+// InsertOpts: a failed send is retried with River's backoff, ten attempts
+// over about seven hours, still within the day the report is for.
+func (ReportArgs) InsertOpts() river.InsertOpts {
+	return river.InsertOpts{Queue: queueLedger, MaxAttempts: 10}
+}
 
 // jobLogger is the daemon's logger with the job on every line.
 func (d *Daemon) jobLogger(job *rivertype.JobRow) *slog.Logger {
@@ -213,6 +229,44 @@ func (w *autoResolveWorker) Work(ctx context.Context, job *river.Job[AutoResolve
 		if res.Tracked+res.Other > 0 {
 			log.Info("inquiries auto-resolved", "brand", brand, "tracked_same_partner", res.Tracked, "credited_to_another", res.Other)
 		}
+	}
+	return nil
+}
+
+type reportWorker struct {
+	river.WorkerDefaults[ReportArgs]
+	d    *Daemon
+	mail report.Sender
+}
+
+// Timeout bounds a run: building the report takes well under a second, and
+// each network operation of the mail has the smtp section's timeout.
+func (w *reportWorker) Timeout(*river.Job[ReportArgs]) time.Duration { return 15 * time.Minute }
+
+func (w *reportWorker) Work(ctx context.Context, job *river.Job[ReportArgs]) error {
+	d := w.d
+	loc := d.cfg.Report.Location()
+	// The day follows the scheduled run, not the clock, so a retry after
+	// midnight still mails the day it was for.
+	at := job.Args.RunAt
+	if at.IsZero() {
+		at = d.now()
+	}
+	day := report.Yesterday(at, loc)
+	log := runLogger(d.jobLogger(job.JobRow), job.Args.RunAt).With("day", day.String(), "timezone", loc.String())
+	res, err := report.Deliver(ctx, d.ledger, w.mail, report.DeliverParams{Day: day, Location: loc,
+		Recipients: d.cfg.Report.Recipients, From: d.cfg.SMTP.From, Now: d.now(),
+		SourceBrands: report.SourceBrands(d.cfg), By: fmt.Sprintf("%s job %d", job.Kind, job.ID)})
+	switch {
+	case errors.Is(err, ledger.ErrDeliveryBusy):
+		log.Debug("another replica is mailing this report; looked at again in a minute")
+		return river.JobSnooze(time.Minute)
+	case err != nil:
+		return err // the queue retries
+	case res.Sent:
+		log.Info("daily report mailed", "recipients", len(d.cfg.Report.Recipients), "message_id", res.MessageID)
+	default:
+		log.Info("daily report was mailed before; not again", "sent_at", res.SentAt, "message_id", res.MessageID)
 	}
 	return nil
 }

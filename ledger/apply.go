@@ -189,8 +189,12 @@ func complete(ctx context.Context, tx pgx.Tx, file int64, kind string, t *tally)
 		UPDATE received_files SET status = 'COMPLETED', kind = $2, finished_at = now(),
 			rows_total = $3, rows_applied = $4, rows_rejected = $5, rows_duplicate = $6
 		WHERE id = $1`, file, kind, sum.Rows, sum.Applied, sum.Rejected, sum.Duplicate)
+	if err != nil {
+		return sum, interpretError(err)
+	}
 	sum.Status = outcome.Completed
-	return sum, interpretError(err)
+	// The daily report reads the file's rows from these, with its COMPLETED mark.
+	return sum, tallyFile(ctx, tx, file, sum.Rows)
 }
 
 // FileSummary reads back the summary of a finished file from its outcomes.

@@ -46,6 +46,9 @@ func (l *Ledger) Deposit(ctx context.Context, brand string, amount money.Amount,
 		if err != nil {
 			return interpretError(err)
 		}
+		if err := tallyEvents(ctx, tx, id, "DEPOSIT", 1, amount); err != nil {
+			return err
+		}
 		if res.Released, err = releasePayouts(ctx, tx, id, actor); err != nil {
 			return err
 		}
@@ -95,7 +98,7 @@ func releasePayouts(ctx context.Context, tx pgx.Tx, brand int64, actor string) (
 	if err != nil {
 		return 0, fmt.Errorf("release delayed payouts: %w", interpretError(err))
 	}
-	return n, nil
+	return n, tallyEvents(ctx, tx, brand, "PAYOUT_RELEASED", n, 0)
 }
 
 // Balance is a brand's funds, as `returnsd export balances` shows them.

@@ -466,10 +466,25 @@ type Inquiry struct {
 	ResolvedBy       string
 }
 
-// ExportInquiries calls fn with every inquiry of the brand, in order of
-// submission. It streams: memory does not grow with the number of inquiries.
+// InquiryQuery selects the inquiries of an export.
+type InquiryQuery struct {
+	Brand   string   // the brand's slug; required
+	States  []string // only inquiries with these statuses; nil for every status
+	Partner int64    // only this partner's inquiries; 0 for every partner
+	// From and To bound the submission date: From included, To not. A zero
+	// time leaves that end open.
+	From, To time.Time
+}
+
+// ExportInquiries calls fn with every inquiry of the brand, in order of submission.
 func (l *Ledger) ExportInquiries(ctx context.Context, brand string, fn func(Inquiry) error) error {
-	id, err := brandID(ctx, l.pool, brand)
+	return l.Inquiries(ctx, InquiryQuery{Brand: brand}, fn)
+}
+
+// Inquiries calls fn with the inquiries q selects, in order of submission. It
+// streams: memory does not grow with the number of inquiries.
+func (l *Ledger) Inquiries(ctx context.Context, iq InquiryQuery, fn func(Inquiry) error) error {
+	id, err := brandID(ctx, l.pool, iq.Brand)
 	if err != nil {
 		return fmt.Errorf("ledger: export inquiries: %w", err)
 	}
@@ -477,7 +492,10 @@ func (l *Ledger) ExportInquiries(ctx context.Context, brand string, fn func(Inqu
 		SELECT inquiry_id, partner_id, oid, type, coalesce(tracker_id, 0), transaction_date,
 			sale_amount::text, expected_payout::text, submitted_at, status, coalesce(resolution_reason, ''),
 			coalesce(resolution_notes, ''), coalesce(action_id, 0), resolved_at, coalesce(resolved_by, '')
-		FROM inquiries WHERE brand_id = $1 ORDER BY submitted_at, id`, id)
+		FROM inquiries
+		WHERE brand_id = $1 AND ($2::text[] IS NULL OR status = ANY ($2)) AND ($3::bigint = 0 OR partner_id = $3)
+			AND ($4::timestamptz IS NULL OR submitted_at >= $4) AND ($5::timestamptz IS NULL OR submitted_at < $5)
+		ORDER BY submitted_at, id`, id, iq.States, iq.Partner, optionalTime(iq.From), optionalTime(iq.To))
 	if err != nil {
 		return fmt.Errorf("ledger: export inquiries: %w", interpretError(err))
 	}

@@ -135,7 +135,11 @@ func lockAndPay(ctx context.Context, tx pgx.Tx, query string, brand int64, at ti
 		return fmt.Errorf("lock and pay: debited %q: %w", debited, err)
 	}
 	bl.Debited = d
-	return nil
+	// For the daily report, with the events (see tallyEvents).
+	if err := tallyEvents(ctx, tx, brand, "LOCK", bl.Locked, 0); err != nil {
+		return err
+	}
+	return tallyEvents(ctx, tx, brand, "PAY", bl.Paid, -d)
 }
 
 var (

@@ -462,6 +462,32 @@ func (b *testBundle) checkBalances(l *Ledger) {
 	if err := rows.Err(); err != nil {
 		b.t.Fatal(err)
 	}
+	b.checkEventTallies(l)
+}
+
+// checkEventTallies checks that the events of no file add up, transaction by
+// transaction, brand by brand and kind by kind, to what event_tallies (the
+// daily report's source) says they do.
+func (b *testBundle) checkEventTallies(l *Ledger) {
+	b.t.Helper()
+	var diffs []string
+	rows, err := l.pool.Query(b.ctx, `
+		WITH e AS (SELECT at, brand_id, kind, count(*)::int AS n, coalesce(sum(balance_delta), 0) AS delta
+			FROM ledger_events WHERE file_id IS NULL GROUP BY 1, 2, 3),
+		t AS (SELECT at, brand_id, kind, sum(events)::int AS n, sum(balance_delta) AS delta FROM event_tallies GROUP BY 1, 2, 3)
+		SELECT coalesce(e.kind, t.kind) || ': ' || coalesce(e.n, 0) || ' events of ' || coalesce(e.delta, 0) ||
+			', tallied ' || coalesce(t.n, 0) || ' of ' || coalesce(t.delta, 0)
+		FROM e FULL JOIN t ON t.at = e.at AND t.brand_id = e.brand_id AND t.kind = e.kind
+		WHERE e.n IS DISTINCT FROM t.n OR e.delta IS DISTINCT FROM t.delta`)
+	if err != nil {
+		b.t.Fatal(err)
+	}
+	if diffs, err = pgx.CollectRows(rows, pgx.RowTo[string]); err != nil {
+		b.t.Fatal(err)
+	}
+	for _, d := range diffs {
+		b.t.Errorf("event tallies: %s", d)
+	}
 }
 
 // TestLifecycleProperties runs random sequences of imports, update files,

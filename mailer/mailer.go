@@ -1,5 +1,6 @@
 // Package mailer sends mail through the configured SMTP server (config.SMTP):
-// the result files of mail sources, as replies to the brand's message. The
+// the result files of mail sources, as replies to the brand's message, and the
+// daily report to ops. The
 // connection is always TLS (implicit, or STARTTLS that the server must offer)
 // with the certificate verified, every read and write has a deadline, and a
 // cancelled context closes the connection.
@@ -50,13 +51,23 @@ func New(cfg *config.SMTP) *Mailer {
 // Message is one mail to send.
 type Message struct {
 	// To is the recipient's address (addr-spec, e.g. returns@acme.example).
-	To      string
+	To string
+	// AlsoTo are further recipients of the same message, in its To header
+	// too: everyone a report goes to sees who else got it.
+	AlsoTo  []string
 	Subject string
 	// InReplyTo is the Message-ID (without angle brackets) of the mail this one
 	// answers; it sets In-Reply-To and References so the reply is threaded.
 	InReplyTo string
+	// MessageID, when set, is the message's Message-ID (without angle
+	// brackets): a message sent again under the same one is a copy a mailbox
+	// may drop. Default: a new random one.
+	MessageID string
 	// Text is the plain-text body.
-	Text        string
+	Text string
+	// HTML, when set, is the body as HTML too: the message is then
+	// multipart/alternative, Text for clients that show no HTML.
+	HTML        string
 	Attachments []Attachment
 }
 
@@ -74,9 +85,13 @@ func (m *Mailer) Send(ctx context.Context, msg Message) error {
 	if err != nil {
 		return fmt.Errorf("smtp: from %q: %w", m.cfg.From, err)
 	}
-	to, err := netmail.ParseAddress(msg.To)
-	if err != nil {
-		return fmt.Errorf("smtp: recipient %q: %w", msg.To, err)
+	var to []*netmail.Address
+	for _, addr := range append([]string{msg.To}, msg.AlsoTo...) {
+		a, err := netmail.ParseAddress(addr)
+		if err != nil {
+			return fmt.Errorf("smtp: recipient %q: %w", addr, err)
+		}
+		to = append(to, a)
 	}
 	c, stop, err := m.dial(ctx)
 	if err != nil {
@@ -96,8 +111,10 @@ func (m *Mailer) Send(ctx context.Context, msg Message) error {
 	if err := c.Mail(from.Address, nil); err != nil {
 		return fail("MAIL FROM "+from.Address, err)
 	}
-	if err := c.Rcpt(to.Address, nil); err != nil {
-		return fail("RCPT TO "+to.Address, err)
+	for _, a := range to {
+		if err := c.Rcpt(a.Address, nil); err != nil {
+			return fail("RCPT TO "+a.Address, err)
+		}
 	}
 	w, err := c.Data()
 	if err != nil {
@@ -116,37 +133,38 @@ func (m *Mailer) Send(ctx context.Context, msg Message) error {
 	return nil
 }
 
-// write writes msg as a MIME message: a text part and the attachments, base64.
-func (m *Mailer) write(w io.Writer, from, to *netmail.Address, msg Message) error {
+// write writes msg as a MIME message: a text part (or text and HTML
+// alternatives) and the attachments, base64.
+func (m *Mailer) write(w io.Writer, from *netmail.Address, to []*netmail.Address, msg Message) error {
 	var h mail.Header
 	h.SetDate(m.now())
 	h.SetAddressList("From", []*mail.Address{{Name: from.Name, Address: from.Address}})
-	h.SetAddressList("To", []*mail.Address{{Address: to.Address}})
+	var list []*mail.Address
+	for _, a := range to {
+		list = append(list, &mail.Address{Name: a.Name, Address: a.Address})
+	}
+	h.SetAddressList("To", list)
 	// Encoded as UTF-8: bytes that are not are shown as U+FFFD, not passed on.
 	h.SetSubject(strings.ToValidUTF8(msg.Subject, "\uFFFD"))
-	if err := h.GenerateMessageIDWithHostname(domainOf(from.Address)); err != nil {
+	if msg.MessageID != "" {
+		h.SetMessageID(msg.MessageID)
+	} else if err := h.GenerateMessageIDWithHostname(domainOf(from.Address)); err != nil {
 		return err
 	}
+	// From a program, so auto-responders should not answer it (RFC 3834): a
+	// reply, or (a report) a message of its own.
 	if msg.InReplyTo != "" {
 		h.SetMsgIDList("In-Reply-To", []string{msg.InReplyTo})
 		h.SetMsgIDList("References", []string{msg.InReplyTo})
+		h.Set("Auto-Submitted", "auto-replied")
+	} else {
+		h.Set("Auto-Submitted", "auto-generated")
 	}
-	// A reply from a program: auto-responders should not answer it (RFC 3834).
-	h.Set("Auto-Submitted", "auto-replied")
 	mw, err := mail.CreateWriter(w, h)
 	if err != nil {
 		return err
 	}
-	var th mail.InlineHeader
-	th.Set("Content-Type", "text/plain; charset=utf-8")
-	tw, err := mw.CreateSingleInline(th)
-	if err != nil {
-		return err
-	}
-	if _, err := io.WriteString(tw, msg.Text); err != nil {
-		return err
-	}
-	if err := tw.Close(); err != nil {
+	if err := writeBody(mw, msg); err != nil {
 		return err
 	}
 	for _, a := range msg.Attachments {
@@ -173,6 +191,37 @@ func (m *Mailer) write(w io.Writer, from, to *netmail.Address, msg Message) erro
 		}
 	}
 	return mw.Close()
+}
+
+// writeBody writes the text part, or with msg.HTML the text and HTML
+// alternatives (quoted-printable: no line of the HTML can be too long for SMTP).
+func writeBody(mw *mail.Writer, msg Message) error {
+	part := func(create func(mail.InlineHeader) (io.WriteCloser, error), contentType, body string) error {
+		var ph mail.InlineHeader
+		ph.Set("Content-Type", contentType)
+		pw, err := create(ph)
+		if err != nil {
+			return err
+		}
+		if _, err := io.WriteString(pw, body); err != nil {
+			return err
+		}
+		return pw.Close()
+	}
+	if msg.HTML == "" {
+		return part(mw.CreateSingleInline, "text/plain; charset=utf-8", msg.Text)
+	}
+	iw, err := mw.CreateInline()
+	if err != nil {
+		return err
+	}
+	if err := part(iw.CreatePart, "text/plain; charset=utf-8", msg.Text); err != nil {
+		return err
+	}
+	if err := part(iw.CreatePart, "text/html; charset=utf-8", strings.ToValidUTF8(msg.HTML, "\uFFFD")); err != nil {
+		return err
+	}
+	return iw.Close()
 }
 
 // AttachmentName is the name an attachment named name is sent under: name

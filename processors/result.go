@@ -11,6 +11,7 @@ import (
 	"golang.org/x/text/encoding"
 	"golang.org/x/text/transform"
 
+	"github.com/returnsd/returnsd/internal/csvsafe"
 	"github.com/returnsd/returnsd/money"
 	"github.com/returnsd/returnsd/outcome"
 )
@@ -119,8 +120,8 @@ func (w *ResultWriter) Write(fields []string, r outcome.Row) error {
 	}
 	row = append(row,
 		strconv.Itoa(r.Line),
-		string(r.Outcome),
-		string(r.Code),
+		EscapeCell(string(r.Outcome)),
+		EscapeCell(string(r.Code)),
 		EscapeCell(r.Message),
 		actionID,
 		w.amount(r.OldAmount),
@@ -180,8 +181,10 @@ func WriteReceipt(w io.Writer, rf ResultFormat, r Receipt) error {
 	if err != nil {
 		return err
 	}
-	rows := [][]string{ReceiptColumns, {EscapeCell(r.File), strconv.FormatInt(r.FileID, 10), r.ReceivedAt,
-		string(r.Status), string(r.Code), EscapeCell(r.Reason)}}
+	// Every text cell is escaped, ours too: what it holds stays safe whoever
+	// fills it in later.
+	rows := [][]string{ReceiptColumns, {EscapeCell(r.File), strconv.FormatInt(r.FileID, 10), EscapeCell(r.ReceivedAt),
+		EscapeCell(string(r.Status)), EscapeCell(string(r.Code)), EscapeCell(r.Reason)}}
 	for _, row := range rows {
 		if err := rw.cw.Write(row); err != nil {
 			return fmt.Errorf("processors: write receipt: %w", err)
@@ -191,15 +194,5 @@ func WriteReceipt(w io.Writer, rf ResultFormat, r Receipt) error {
 }
 
 // EscapeCell defuses a cell that a spreadsheet would run as a formula (CSV
-// injection): one starting with = + - @, a tab or a carriage return gets a leading
-// apostrophe, which Excel and LibreOffice show as text and do not display.
-func EscapeCell(s string) string {
-	if s == "" {
-		return s
-	}
-	switch s[0] {
-	case '=', '+', '-', '@', '\t', '\r':
-		return "'" + s
-	}
-	return s
-}
+// injection): see csvsafe.Cell, which every CSV writer of returnsd shares.
+func EscapeCell(s string) string { return csvsafe.Cell(s) }

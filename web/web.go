@@ -86,7 +86,7 @@ func New(p Params) (*Server, error) {
 		return nil, errors.New("web: Config, Ledger and Files are required")
 	}
 	s := &Server{cfg: p.Config, ledger: p.Ledger, files: p.Files, log: p.Logger, now: p.Now,
-		throttle: p.Throttle, reruns: p.Reruns, secure: !p.Config.Web.InsecureCookie, zone: p.Config.Web.Location()}
+		throttle: p.Throttle, reruns: p.Reruns, secure: !p.Config.Web.InsecureCookie, zone: p.Config.Report.Location()}
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
 	}

@@ -42,10 +42,12 @@ Usage:
                                                      apply a brand's file: returns/modifications/approvals
                                                      (action-updates) or inquiry-resolutions; detected
                                                      from the header unless --kind says
-  returnsd export actions --brand B [--format csv|json]
-                                                     print the current state of every action
-  returnsd export inquiries --brand B [--format csv|json]
-                                                     print every inquiry and its resolution
+  returnsd export actions --brand B [--format csv|json] [--state S,...] [--partner P] [--from D] [--to D]
+                                                     print the current state of the brand's actions (filtered by
+                                                     state, partner, event date from/to: days in the brand's zone)
+  returnsd export inquiries --brand B [--format csv|json] [--state S,...] [--partner P] [--from D] [--to D]
+                                                     print the brand's inquiries and their resolutions (filtered by
+                                                     status, partner, submission date)
   returnsd inquiries auto-resolve [--brand B]        decline open inquiries whose order is already tracked
                                                      (brands with contract.inquiries.auto_resolve)
   returnsd poll SOURCE                               poll one configured source now and apply what it finds
@@ -67,7 +69,12 @@ Usage:
   returnsd files answer FILE_ID                      send a reprocess's or retry's answer that did not get through
   returnsd lifecycle [--at TIME]                     lock and pay due actions (TIME: RFC 3339, default now)
   returnsd funds deposit --brand B AMOUNT            credit a brand's funds, release delayed payouts
-  returnsd export balances [--format csv|json]       print every brand's balance and delayed payouts
+  returnsd export balances [--brand B] [--format csv|json]
+                                                     print every brand's balance and delayed payouts
+  returnsd report [--date D] [--brand B] [--format html|csv|json] [--tz ZONE] [-o FILE]
+                                                     the daily processing report of day D (YYYY-MM-DD, today or
+                                                     yesterday, the default) in the config's report.timezone
+                                                     (UTC) unless --tz; format from -o's extension, else html
   returnsd check-config [--at TIME]                  validate the config without a database and print when
                                                      each schedule runs next (TIME: RFC 3339, default now);
                                                      each problem on its own line, exit status 1
@@ -195,6 +202,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 			return e.files(ctx, rest)
 		}
 		return e.files(ctx, append(rest, global...))
+	case "report":
+		return e.reportCmd(ctx, append(rest, global...))
 	case "lifecycle":
 		return e.lifecycle(ctx, append(rest, global...))
 	case "check-config":
