@@ -73,10 +73,12 @@ func TestAuthorization(t *testing.T) {
 			t.Errorf("another brand's file answers unlike a missing one:\n%s\nvs\n%s", other.body, missing.body)
 		}
 		// The brand's page, its report (the day view), its inquiries and sources.
-		if p := anna.get("/brands/globex"); p.code != http.StatusNotFound {
-			t.Errorf("anna GET /brands/globex: %d", p.code)
+		for _, path := range []string{"/brands/globex", "/day?brand=globex"} {
+			if p := anna.get(path); p.code != http.StatusNotFound {
+				t.Errorf("anna GET %s: %d", path, p.code)
+			}
 		}
-		for _, path := range []string{"/day", "/day?brand=globex", "/brands", "/inquiries", "/inquiries?brand=globex",
+		for _, path := range []string{"/day", "/brands", "/inquiries", "/inquiries?brand=globex",
 			"/inquiries?status=OPEN", "/sources"} {
 			p := anna.get(path)
 			if p.code != http.StatusOK {

@@ -19,6 +19,8 @@ var normalize = []struct {
 }{
 	{regexp.MustCompile(`\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2} UTC`), "TIME"},
 	{regexp.MustCompile(`\d{4}-\d{2}-\d{2}`), "DAY"},
+	{regexp.MustCompile(`DAY \d{2}:\d{2}`), "DAY HH:MM"}, // the report's times
+	{regexp.MustCompile(`>\d{2}-\d{2}<`), ">MM-DD<"},     // the report's trend's days
 	{regexp.MustCompile(`<dt>Took</dt><dd>[^<]*</dd>`), "<dt>Took</dt><dd>DURATION</dd>"},
 	{regexp.MustCompile(`name="csrf" value="[^"]+"`), `name="csrf" value="TOKEN"`},
 }

@@ -1,7 +1,9 @@
 package web
 
 import (
+	"bytes"
 	"errors"
+	"html/template"
 	"net/http"
 	"net/url"
 	"slices"
@@ -11,6 +13,7 @@ import (
 	"github.com/returnsd/returnsd/config"
 	"github.com/returnsd/returnsd/ledger"
 	"github.com/returnsd/returnsd/outcome"
+	"github.com/returnsd/returnsd/report"
 )
 
 // dayFilesLimit is how many files the day view lists on one page.
@@ -21,9 +24,12 @@ type dayPage struct {
 	Zone                    string
 	Brand                   string
 	Brands                  []ledger.BrandListing
-	Files                   []ledger.FileListing
-	Totals                  dayTotals
-	More                    string // the next page of the day's files; empty on the last
+	// Reports are the day's report (report.Build, rendered by report's
+	// own HTML): every brand's for ops, one per brand for a brand user.
+	Reports []template.HTML
+	Files   []ledger.FileListing
+	Totals  dayTotals
+	More    string // the next page of the day's files; empty on the last
 }
 
 type dayTotals struct {
@@ -62,6 +68,14 @@ func (s *Server) dayView(w http.ResponseWriter, r *http.Request) {
 	page := dayPage{Date: from.Format("2006-01-02"), Prev: from.AddDate(0, 0, -1).Format("2006-01-02"),
 		Next: to.Format("2006-01-02"), Today: s.now().In(s.zone).Format("2006-01-02"), Zone: s.zone.String(),
 		Brand: q.Get("brand"), Brands: brands}
+	if page.Reports, err = s.dayReports(r, from, page.Brand, brands); err != nil {
+		if errors.Is(err, errNotInScope) {
+			s.notFound(w, r)
+			return
+		}
+		s.serverError(w, r, err)
+		return
+	}
 	page.Files, err = s.ledger.FilesReceived(r.Context(), ledger.FilesParams{Scope: sess.user.Scope(), Brand: page.Brand,
 		From: from, To: to, AfterID: after, Limit: dayFilesLimit})
 	if err != nil {
@@ -94,6 +108,44 @@ func (s *Server) dayView(w http.ResponseWriter, r *http.Request) {
 		page.More = "/day?" + v.Encode()
 	}
 	s.render(w, r, http.StatusOK, "day", page)
+}
+
+var errNotInScope = errors.New("not in the user's scope")
+
+// dayReports builds and renders the report of the day: of the brand asked
+// for, or of every brand for ops; a brand user gets one report per brand of
+// theirs (report.Build takes one brand or all, and all would show others').
+func (s *Server) dayReports(r *http.Request, day time.Time, brand string, inScope []ledger.BrandListing) ([]template.HTML, error) {
+	var brands []string
+	switch {
+	case brand != "":
+		if !slices.ContainsFunc(inScope, func(b ledger.BrandListing) bool { return b.Slug == brand }) {
+			return nil, errNotInScope
+		}
+		brands = []string{brand}
+	case sessionOf(r).user.Role == ledger.RoleOps:
+		brands = []string{""}
+	default:
+		for _, b := range inScope {
+			brands = append(brands, b.Slug)
+		}
+	}
+	opts := report.HTMLOptions{FileURL: func(id int64) string { return "/files/" + strconv.FormatInt(id, 10) }}
+	var out []template.HTML
+	for _, b := range brands {
+		rep, err := report.Build(r.Context(), s.ledger, report.Params{Day: report.DateOf(day), Location: s.zone,
+			Brand: b, Now: s.now(), SourceBrands: report.SourceBrands(s.cfg)})
+		if err != nil {
+			return nil, err
+		}
+		var buf bytes.Buffer
+		if err := report.WriteHTMLBody(&buf, rep, opts); err != nil {
+			return nil, err
+		}
+		// report's own html/template escaped what it shows.
+		out = append(out, template.HTML(buf.String()))
+	}
+	return out, nil
 }
 
 // intParam reads a non-negative number from the query; absent is 0.
