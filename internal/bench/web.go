@@ -143,7 +143,8 @@ func ms(d time.Duration) string { return fmt.Sprintf("%.1f ms", float64(d)/float
 // generateDay writes the day: 1,000 COMPLETED files of acme and globex
 // received through it, the first with 1,000,000 rows, the rest sharing
 // 4,000,000; each row applied (an event: 80%), rejected (15%) or a
-// duplicate (5%), as an apply leaves them. It returns the big file's id.
+// duplicate (5%), as an apply leaves them, with their tallies. It returns
+// the big file's id.
 func generateDay(ctx context.Context, l *ledger.Ledger) (int64, error) {
 	perFile := (webRows - webBigFile) / (webFiles - 1)
 	lastFile := webRows - webBigFile - perFile*(webFiles-2)
@@ -176,6 +177,12 @@ func generateDay(ctx context.Context, l *ledger.Ledger) (int64, error) {
 					count(*) FILTER (WHERE outcome = 'DUPLICATE_ROW') AS duplicate
 				FROM row_outcomes GROUP BY file_id) c
 			WHERE c.file_id = f.id`,
+		// What an apply writes with the COMPLETED mark (ledger.tallyFile):
+		// the report sums these, not the day's rows.
+		`INSERT INTO file_tallies (file_id, outcome, code, operation, rows, sale_amount_change, payout_change)
+			SELECT file_id, outcome, coalesce(code, ''), coalesce(operation, ''), count(*),
+				coalesce(sum(new_amount - coalesce(old_amount, 0)), 0), coalesce(sum(new_payout - coalesce(old_payout, 0)), 0)
+			FROM row_outcomes GROUP BY 1, 2, 3, 4`,
 		`VACUUM ANALYZE`,
 	} {
 		if _, err := l.Pool().Exec(ctx, q); err != nil {
