@@ -54,6 +54,23 @@ type Config struct {
 	// Report says whom the daemon mails the daily report to, and in which
 	// zone its days are. Default: no recipients, days in UTC.
 	Report Report `yaml:"report"`
+	// Web configures the ops pages, served on the operations listener.
+	Web Web `yaml:"web"`
+}
+
+// Web configures the ops pages (web/), which the daemon serves on http.listen
+// beside /metrics. Who may sign in is in the database (returnsd users). Its
+// days are the report's (report.timezone).
+type Web struct {
+	// InsecureCookie drops the Secure flag from the session cookie, so a
+	// browser keeps it over plain HTTP from another host than loopback
+	// (Chromium and Firefox keep it from http://127.0.0.1 as it is). Only
+	// where nobody else can listen on the network; anywhere else serve the
+	// pages through HTTPS (a reverse proxy) and leave this false. Default: false.
+	InsecureCookie bool `yaml:"insecure_cookie"`
+	// SessionLifetime is how long a sign-in lasts; then the user signs in
+	// again. Clock units. Default: 12h.
+	SessionLifetime Duration `yaml:"session_lifetime"`
 }
 
 // Queue tunes the daemon's job queue (River, in the ledger's database). Every
@@ -494,6 +511,8 @@ var (
 	defaultFileWorkers = 2
 	defaultRescueAfter = Duration{Time: 10 * time.Minute}
 	defaultShutdown    = Duration{Time: time.Minute}
+	// A working day, so ops sign in once a morning.
+	defaultSessionLifetime = Duration{Time: 12 * time.Hour}
 )
 
 // DefaultSpoolDir is the SpoolDir used when none is configured.
@@ -518,6 +537,9 @@ func (c *Config) WithDefaults() *Config {
 	out.HTTP.Listen = cmp.Or(c.HTTP.Listen, DefaultListen)
 	if out.ShutdownTimeout.IsZero() {
 		out.ShutdownTimeout = defaultShutdown
+	}
+	if out.Web.SessionLifetime.IsZero() {
+		out.Web.SessionLifetime = defaultSessionLifetime
 	}
 	out.Queue.PollWorkers = cmp.Or(c.Queue.PollWorkers, defaultPollWorkers)
 	out.Queue.FileWorkers = cmp.Or(c.Queue.FileWorkers, defaultFileWorkers)

@@ -548,6 +548,7 @@ func (v *validator) daemon(c *Config) {
 	if c.Queue.FileWorkers < 0 {
 		v.addf("queue.file_workers", "%d is negative", c.Queue.FileWorkers)
 	}
+	v.clockDuration("web.session_lifetime", c.Web.SessionLifetime, "12h or 30m")
 }
 
 // listen checks a host:port to listen on; the host may be empty (every

@@ -38,6 +38,7 @@ import (
 	"github.com/returnsd/returnsd/pipeline"
 	"github.com/returnsd/returnsd/poller"
 	"github.com/returnsd/returnsd/schedules"
+	"github.com/returnsd/returnsd/web"
 )
 
 // Queues of the daemon's jobs.
@@ -80,6 +81,7 @@ type Daemon struct {
 	poller  *poller.Poller
 	client  *river.Client[pgx.Tx]
 	metrics *metrics
+	web     *web.Server
 	ready   func(addr string)
 	// partners mails partners about their inquiries; nil without an smtp section.
 	partners *PartnerMailer
@@ -145,6 +147,11 @@ func New(p Params) (*Daemon, error) {
 	if err != nil {
 		return nil, fmt.Errorf("daemon: job queue: %w", err)
 	}
+	d.web, err = web.New(web.Params{Config: d.cfg, Ledger: d.ledger, Files: d.files, Logger: d.log.With("component", "web"),
+		Now: d.now, Jobs: d.client, Reruns: webReruns{d}})
+	if err != nil {
+		return nil, fmt.Errorf("daemon: ops pages: %w", err)
+	}
 	return d, nil
 }
 
@@ -156,6 +163,11 @@ func (d *Daemon) Run(ctx context.Context) error {
 	l, err := net.Listen("tcp", d.cfg.HTTP.Listen)
 	if err != nil {
 		return fmt.Errorf("daemon: listen on %s (http.listen): %w", d.cfg.HTTP.Listen, err)
+	}
+	// The ops pages' background work (River's UI caches counts) stops with ctx.
+	if err := d.web.Start(ctx); err != nil {
+		l.Close()
+		return err
 	}
 	srv := &http.Server{Handler: d.handler(), ReadHeaderTimeout: 10 * time.Second}
 	serveErr := make(chan error, 1)

@@ -265,6 +265,14 @@ func TestTheDaemon(t *testing.T) {
 				t.Errorf("/metrics (%d) lacks %q", code, want)
 			}
 		}
+		// The ops pages share the listener, behind their sign-in; the job
+		// queue's UI too.
+		for _, path := range []string{"/", "/day", "/files/1", "/jobs/"} {
+			if code, body := get(t, "http://"+r.addr+path); code != 200 || !strings.Contains(body, "Sign in") ||
+				strings.Contains(body, "returns.csv") {
+				t.Errorf("%s signed out: %d\n%.500s", path, code, body)
+			}
+		}
 		if !strings.Contains(b.log.String(), "source=drop") || !strings.Contains(b.log.String(), "job=apply_file") {
 			t.Errorf("the log does not name the source and the job:\n%.3000s", b.log.String())
 		}

@@ -3,12 +3,16 @@ package daemon
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"net/http"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/returnsd/returnsd/ledger"
+	"github.com/returnsd/returnsd/web"
 )
 
 // handler serves the operations endpoints:
@@ -17,6 +21,7 @@ import (
 //	/readyz   200 when the database answers and its schema is current; the
 //	          body says so, and lists the sources skipped or failing
 //	/metrics  Prometheus metrics
+//	/         the ops pages (web/), behind their sign-in
 func (d *Daemon) handler() http.Handler {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}), d.metrics)
@@ -27,6 +32,7 @@ func (d *Daemon) handler() http.Handler {
 	})
 	mux.HandleFunc("GET /readyz", d.readyz)
 	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{ErrorLog: nil}))
+	mux.Handle("/", d.web.Handler())
 	return mux
 }
 
@@ -69,4 +75,28 @@ func (d *Daemon) readyz(w http.ResponseWriter, r *http.Request) {
 	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")
 	enc.Encode(res)
+}
+
+// webReruns are the ops pages' controls: the daemon's reruns (their apply
+// and answer jobs enqueued with the new file), a refusal in ops' words shown.
+type webReruns struct{ d *Daemon }
+
+var _ web.Reruns = webReruns{}
+
+func (w webReruns) Reprocess(ctx context.Context, fileID int64, actor string) (int64, error) {
+	r, err := w.d.Reprocess(ctx, fileID, actor)
+	return r.File.ID, shownRefusal(err)
+}
+
+func (w webReruns) RetryRejected(ctx context.Context, fileID int64, actor string) (int64, error) {
+	r, err := w.d.RetryRejected(ctx, fileID, actor)
+	return r.File.ID, shownRefusal(err)
+}
+
+func shownRefusal(err error) error {
+	var refused *ledger.RefusedError
+	if errors.As(err, &refused) {
+		return &web.Refused{Reason: err}
+	}
+	return err
 }

@@ -29,7 +29,7 @@ func TestDemo(t *testing.T) {
 		exited := make(chan error, 1)
 		go func() {
 			// --no-install: a test never installs packages (scripts/test does, before).
-			exited <- run(ctx, []string{"demo", "--no-install", "--wait", "3m"}, func(string) string { return "" }, stdout, stderr)
+			exited <- run(ctx, []string{"demo", "--no-install", "--wait", "3m"}, func(string) string { return "" }, strings.NewReader(""), stdout, stderr)
 		}()
 		select {
 		case <-stdout.waitFor("running until Ctrl-C"):

@@ -28,7 +28,7 @@ func main() {
 		fmt.Fprintf(os.Stderr, "returnsd: %s again: exiting at once\n", s)
 		os.Exit(130)
 	}()
-	err := run(ctx, os.Args[1:], os.Getenv, os.Stdout, os.Stderr)
+	err := run(ctx, os.Args[1:], os.Getenv, os.Stdin, os.Stdout, os.Stderr)
 	cancel()
 	os.Exit(exitCode(err, os.Stderr))
 }

@@ -24,6 +24,8 @@ func TestMain(m *testing.M) { pgtest.Main(m) }
 type cli struct {
 	t   testing.TB
 	env map[string]string
+	// stdin is what the next command reads from its standard input.
+	stdin string
 }
 
 // outcomeOf is what one command line did: its exit status and its output.
@@ -84,7 +86,7 @@ func (c *cli) getenv(k string) string { return c.env[k] }
 func (c *cli) run(args ...string) outcomeOf {
 	c.t.Helper()
 	var stdout, stderr bytes.Buffer
-	err := run(context.Background(), args, c.getenv, &stdout, &stderr)
+	err := run(context.Background(), args, c.getenv, strings.NewReader(c.stdin), &stdout, &stderr)
 	code := exitCode(err, &stderr)
 	return outcomeOf{code: code, stdout: stdout.String(), stderr: stderr.String()}
 }

@@ -89,6 +89,14 @@ Usage:
   returnsd check-config [--at TIME]                  validate the config without a database and print when
                                                      each schedule runs next (TIME: RFC 3339, default now);
                                                      each problem on its own line, exit status 1
+  returnsd users add (--role ops | --brand B [--brand B2]) NAME
+                                                     add a user of the ops pages: ops (every brand, the
+                                                     controls) or a read-only user of brand B; the password is
+                                                     asked for (twice) on a terminal, else read as the first
+                                                     line of stdin: never an argument
+  returnsd users passwd NAME                         set a user's password (read as for add); signs them out
+  returnsd users remove NAME                         remove a user and their sessions
+  returnsd users list                                the users, their roles, brands and last sign-in
   returnsd healthcheck [--url URL] [--timeout D]     GET the daemon's /healthz (default: on the config's
                                                      http.listen, over loopback), exit status 0 on 200,
                                                      else 1: a container's HEALTHCHECK; needs no database
@@ -133,18 +141,19 @@ func exitCode(err error, stderr io.Writer) int {
 // env is what a command runs with: its configuration, output and environment.
 type env struct {
 	getenv func(string) string
+	stdin  io.Reader // passwords (returnsd users), when not a terminal
 	stdout io.Writer
 	stderr io.Writer
 	cfg    *config.Config
 	logger *slog.Logger
 }
 
-func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+func run(ctx context.Context, args []string, getenv func(string) string, stdin io.Reader, stdout, stderr io.Writer) error {
 	if len(args) == 0 || args[0] == "help" || args[0] == "-h" || args[0] == "--help" {
 		fmt.Fprint(stdout, usage)
 		return nil
 	}
-	e := &env{getenv: getenv, stdout: stdout, stderr: stderr}
+	e := &env{getenv: getenv, stdin: stdin, stdout: stdout, stderr: stderr}
 	// "returnsd --config F apply ..." means "returnsd apply --config F ...".
 	var global []string
 	for len(args) > 0 && strings.HasPrefix(args[0], "-") {
@@ -217,6 +226,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return e.checkConfig(ctx, append(rest, global...))
 	case "healthcheck":
 		return e.healthcheck(ctx, append(rest, global...))
+	case "users":
+		return e.users(ctx, rest, global)
 	case "funds":
 		if len(rest) == 0 || rest[0] != "deposit" {
 			return usagef("funds: say what to do: funds deposit --brand B AMOUNT")

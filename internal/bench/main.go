@@ -4,8 +4,10 @@
 // the child's peak RSS. In the same run it measures the floor: the same state
 // change made by one hand-written set-based statement on an identical copy of the
 // database. It also times the lifecycle over a million due actions, the automatic
-// approval of 100,000 due inquiries (autoapprove.go), and fetching 100 MB over
-// SFTP against OpenSSH's sftp client (sftp.go). Run it with `make bench`.
+// approval of 100,000 due inquiries (autoapprove.go), fetching 100 MB over SFTP
+// against OpenSSH's sftp client (sftp.go), and the ops pages' day view and a deep
+// page of a large file's rows (web.go). Run it with `make bench`; each phase alone
+// with its -*-only flag.
 package main
 
 import (
@@ -35,7 +37,15 @@ func main() {
 	autoApproveOnly := flag.Bool("auto-approve-only", false, "only measure the auto-approval of -inquiries due inquiries")
 	inquiries := flag.Int("inquiries", 100_000, "due inquiries the auto-approval approves")
 	sftpOnly := flag.Bool("sftp-only", false, "only measure fetching 100 MB over SFTP (ingest/sftp against OpenSSH's sftp client)")
+	webOnly := flag.Bool("web-only", false, "only measure the ops pages: the day view of 1,000 files and 5,000,000 rows, page 500 of a 1,000,000-row file")
 	flag.Parse()
+	if *webOnly {
+		if err := benchWeb(context.Background()); err != nil {
+			fmt.Fprintln(os.Stderr, "bench:", err)
+			os.Exit(1)
+		}
+		return
+	}
 	if *sftpOnly {
 		if err := benchSFTP(context.Background()); err != nil {
 			fmt.Fprintln(os.Stderr, "bench:", err)
@@ -60,6 +70,10 @@ func main() {
 	}
 	if !*lifecycleOnly && !*autoApproveOnly {
 		if err := benchSFTP(context.Background()); err != nil {
+			fmt.Fprintln(os.Stderr, "bench:", err)
+			os.Exit(1)
+		}
+		if err := benchWeb(context.Background()); err != nil {
 			fmt.Fprintln(os.Stderr, "bench:", err)
 			os.Exit(1)
 		}
