@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgtype"
+	"github.com/returnsd/returnsd/money"
 	"github.com/returnsd/returnsd/outcome"
 )
 
@@ -224,56 +226,69 @@ func summarize(ctx context.Context, tx pgx.Tx, file int64) (Summary, error) {
 // Outcomes calls fn with the outcome of every row of a file, in line order.
 func (l *Ledger) Outcomes(ctx context.Context, fileID int64, fn func(outcome.Row) error) error {
 	return l.inTx(ctx, func(tx pgx.Tx) error {
-		// Both sides of row_outcomes are indexed by (file_id, line): merging them
-		// in order beats sorting a million outcomes, whatever the statistics say.
-		if _, err := tx.Exec(ctx, "SET LOCAL enable_sort = off"); err != nil {
-			return interpretError(err)
-		}
 		return outcomeReader(tx, fileID)(ctx, fn)
 	})
 }
 
-type rowsQuerier interface {
-	Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error)
-}
+// outcomesInLineOrder reads a file's outcomes: row_outcomes' two sides, each in
+// line order from its own (file_id, line) index, merged (a Merge Append). Read
+// through the view they are sorted instead, a million of them on disk: its
+// ledger_events side has a WHERE, so PostgreSQL keeps it a subquery of its own
+// and forgets the order its index gives. Amounts come as cents, not as text to
+// parse.
+const outcomesInLineOrder = `
+SELECT line, outcome, code, message, action_id, old_amount, new_amount, old_payout, new_payout
+FROM (
+    (SELECT line, 'APPLIED' AS outcome, '' AS code, '' AS message, action_id,
+        (old_amount * 100)::bigint AS old_amount, (new_amount * 100)::bigint AS new_amount,
+        (old_payout * 100)::bigint AS old_payout, (new_payout * 100)::bigint AS new_payout
+    FROM ledger_events WHERE file_id = $1 ORDER BY line)
+    UNION ALL
+    (SELECT line, outcome, coalesce(code, ''), coalesce(message, ''), coalesce(action_id, 0),
+        NULL, NULL, NULL, NULL
+    FROM file_rows WHERE file_id = $1 ORDER BY line)
+) o
+ORDER BY line`
 
-func outcomeReader(q rowsQuerier, file int64) OutcomeReader {
+// outcomeReader reads a file's outcomes in tx, which it ends with enable_sort
+// off: whatever the statistics say, merging the two indexed sides beats
+// sorting a large file's outcomes.
+func outcomeReader(tx pgx.Tx, file int64) OutcomeReader {
 	return func(ctx context.Context, fn func(outcome.Row) error) error {
-		rows, err := q.Query(ctx, `
-			SELECT line, outcome, coalesce(code, ''), coalesce(message, ''), coalesce(action_id, 0),
-				old_amount::text, new_amount::text, old_payout::text, new_payout::text
-			FROM row_outcomes WHERE file_id = $1 ORDER BY line`, file)
+		if _, err := tx.Exec(ctx, "SET LOCAL enable_sort = off"); err != nil {
+			return interpretError(err)
+		}
+		rows, err := tx.Query(ctx, outcomesInLineOrder, file)
 		if err != nil {
 			return interpretError(err)
 		}
 		defer rows.Close()
 		var r outcome.Row
 		var o, code string
-		var amounts [4]*string
+		var cents [4]pgtype.Int8
 		for rows.Next() {
 			if err := rows.Scan(&r.Line, &o, &code, &r.Message, &r.ActionID,
-				&amounts[0], &amounts[1], &amounts[2], &amounts[3]); err != nil {
+				&cents[0], &cents[1], &cents[2], &cents[3]); err != nil {
 				return err
 			}
 			r.Outcome, r.Code = outcome.Outcome(o), outcome.Code(code)
-			if r.OldAmount, err = parseAmount(amounts[0]); err != nil {
-				return err
-			}
-			if r.NewAmount, err = parseAmount(amounts[1]); err != nil {
-				return err
-			}
-			if r.OldPayout, err = parseAmount(amounts[2]); err != nil {
-				return err
-			}
-			if r.NewPayout, err = parseAmount(amounts[3]); err != nil {
-				return err
-			}
+			r.OldAmount, r.NewAmount = amountOf(cents[0]), amountOf(cents[1])
+			r.OldPayout, r.NewPayout = amountOf(cents[2]), amountOf(cents[3])
 			if err := fn(r); err != nil {
 				return err
 			}
 		}
 		return interpretError(rows.Err())
 	}
+}
+
+// amountOf is an amount read as cents; nil for NULL.
+func amountOf(cents pgtype.Int8) *money.Amount {
+	if !cents.Valid {
+		return nil
+	}
+	a := money.Amount(cents.Int64)
+	return &a
 }
 
 // rowSource is a parser's Next: a row, io.EOF at the end, or an error that stops the file.
