@@ -22,6 +22,12 @@ type Ledger struct {
 
 // Open connects to the database at url. It does not migrate; call Migrate.
 func Open(ctx context.Context, url string, logger *slog.Logger) (*Ledger, error) {
+	return open(ctx, url, logger, nil)
+}
+
+// open is Open with a last say over the pool's configuration (a test's notice
+// handler, say).
+func open(ctx context.Context, url string, logger *slog.Logger, tweak func(*pgxpool.Config)) (*Ledger, error) {
 	if url == "" {
 		return nil, errors.New("ledger: no database URL (set DATABASE_URL or database.url)")
 	}
@@ -47,6 +53,9 @@ func Open(ctx context.Context, url string, logger *slog.Logger) (*Ledger, error)
 	// compiling it.
 	if _, set := cfg.ConnConfig.RuntimeParams["jit"]; !set {
 		cfg.ConnConfig.RuntimeParams["jit"] = "off"
+	}
+	if tweak != nil {
+		tweak(cfg)
 	}
 	pool, err := pgxpool.NewWithConfig(ctx, cfg)
 	if err != nil {
