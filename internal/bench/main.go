@@ -3,7 +3,10 @@
 // with the real `returnsd apply` binary in a child process, and prints rows/s and
 // the child's peak RSS. Against it, it measures the floor: the same state change
 // made by COPY plus one hand-written set-based statement, on an identical copy of
-// the database (paired runs, paired.go). It also times the lifecycle over a million due actions, the automatic
+// the database (paired runs, paired.go). It also measures whether the cost of a
+// file follows the file (issue 13, scale.go): a 10,000-row file against the
+// floor, and one 100,000-row file on a 100,000-action and on a 5,000,000-action
+// ledger. And it times the lifecycle over a million due actions, the automatic
 // approval of 100,000 due inquiries (autoapprove.go), fetching 100 MB over SFTP
 // against OpenSSH's sftp client (sftp.go), and the ops pages' day view and a deep
 // page of a large file's rows (web.go). Run it with `make bench`; each phase alone
@@ -31,13 +34,18 @@ import (
 
 func main() {
 	var p params
-	flag.IntVar(&p.actions, "actions", 1_000_000, "actions in the ledger (and due actions in the lifecycle)")
+	flag.IntVar(&p.actions, "actions", 1_000_000, "actions in the ledger of the 1M-row phase, the 10k-row phase and the lifecycle")
 	flag.IntVar(&p.rows, "rows", 1_000_000, "rows in the update file")
 	filesOnly := flag.String("files-only", "", "only write actions.csv and updates.csv into this directory (for profiling)")
 	flag.BoolVar(&p.applyOnly, "apply-only", false, "only measure the -rows file on the -actions ledger against the floor")
 	flag.BoolVar(&p.lifecycleOnly, "lifecycle-only", false, "only measure the lifecycle job (over -actions pending actions)")
 	flag.BoolVar(&p.autoApproveOnly, "auto-approve-only", false, "only measure the auto-approval of -inquiries due inquiries")
 	flag.IntVar(&p.inquiries, "inquiries", 100_000, "due inquiries the auto-approval approves")
+	flag.BoolVar(&p.scaleOnly, "scale-only", false, "only measure one -scale-rows file on a ledger of as many actions and on one of -scale-actions")
+	flag.IntVar(&p.scaleActions, "scale-actions", 5_000_000, "actions in the large ledger of the scale phase")
+	flag.IntVar(&p.scaleRows, "scale-rows", 100_000, "rows in the scale phase's update file (and actions in its small ledger)")
+	flag.BoolVar(&p.smallOnly, "small-only", false, "only measure a -small-rows file on the -actions ledger against the floor")
+	flag.IntVar(&p.smallRows, "small-rows", 10_000, "rows in the small file")
 	flag.IntVar(&p.runs, "runs", 3, "paired runs per figure (each figure is their median)")
 	sftpOnly := flag.Bool("sftp-only", false, "only measure fetching 100 MB over SFTP (ingest/sftp against OpenSSH's sftp client)")
 	webOnly := flag.Bool("web-only", false, "only measure the ops pages: the day view of 1,000 files and 5,000,000 rows, page 500 of a 1,000,000-row file")
@@ -89,13 +97,14 @@ func main() {
 
 // params are the phases to run and their sizes, from the flags.
 type params struct {
-	actions, rows, inquiries, runs            int
-	applyOnly, lifecycleOnly, autoApproveOnly bool
+	actions, rows, inquiries, runs                                  int
+	scaleActions, scaleRows, smallRows                              int
+	applyOnly, lifecycleOnly, autoApproveOnly, scaleOnly, smallOnly bool
 }
 
 // only says whether one phase alone was asked for.
 func (p params) only() bool {
-	return p.applyOnly || p.lifecycleOnly || p.autoApproveOnly
+	return p.applyOnly || p.lifecycleOnly || p.autoApproveOnly || p.scaleOnly || p.smallOnly
 }
 
 func bench(ctx context.Context, p params) error {
@@ -134,11 +143,18 @@ func bench(ctx context.Context, p params) error {
 		return benchLifecycle(ctx, e, p.actions, p.runs)
 	case p.autoApproveOnly:
 		return benchAutoApprove(ctx, bin, dir, admin, srv.URL, p.inquiries)
+	case p.scaleOnly:
+		return benchScale(ctx, e, p.scaleActions, p.scaleRows, p.runs)
 	case p.applyOnly:
 		if err := importBase(ctx, e, "base", p.actions); err != nil {
 			return err
 		}
 		return benchApply(ctx, e, "base", p.actions, p.rows, p.runs)
+	case p.smallOnly:
+		if err := importBase(ctx, e, "base", p.actions); err != nil {
+			return err
+		}
+		return benchSmall(ctx, e, "base", p.actions, p.smallRows, p.runs)
 	}
 	if err := importBase(ctx, e, "base", p.actions); err != nil {
 		return err
@@ -146,7 +162,13 @@ func bench(ctx context.Context, p params) error {
 	if err := benchApply(ctx, e, "base", p.actions, p.rows, p.runs); err != nil {
 		return err
 	}
+	if err := benchSmall(ctx, e, "base", p.actions, p.smallRows, p.runs); err != nil {
+		return err
+	}
 	if err := e.dropDB(ctx, "base"); err != nil {
+		return err
+	}
+	if err := benchScale(ctx, e, p.scaleActions, p.scaleRows, p.runs); err != nil {
 		return err
 	}
 	if err := benchLifecycle(ctx, e, p.actions, p.runs); err != nil {
@@ -156,8 +178,8 @@ func bench(ctx context.Context, p params) error {
 }
 
 // importBase creates the database db holding n actions (ids 1 to n) imported
-// with `returnsd import actions`, vacuumed and analyzed: the base the 1M-row
-// phase copies.
+// with `returnsd import actions`, vacuumed and analyzed: the base the 1M-row and
+// the 10k-row phases copy.
 func importBase(ctx context.Context, e *env, db string, n int) error {
 	if _, err := e.admin.Exec(ctx, "CREATE DATABASE "+db); err != nil {
 		return err
