@@ -3,6 +3,8 @@ package ledger
 import (
 	"context"
 	"errors"
+	"log/slog"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -379,3 +381,50 @@ func fmtList(s []string) string {
 	}
 	return out
 }
+
+// TestRoundsFollowTheActionsNotTheRows: rows of one action apply in rounds, one
+// row of each action per round; an ActionId that is none of the brand's
+// actions needs no round at all. A placeholder ActionId on 3,000 rows used to
+// be 3,000 rounds (minutes for a file that changes nothing).
+func TestRoundsFollowTheActionsNotTheRows(t *testing.T) {
+	t.Parallel()
+	l, b := setup(t)
+	rounds := &countingHandler{msg: "round applied"}
+	l.logger = slog.New(rounds)
+	b.importActions(l, "acme", sale(1, "100"), sale(2, "100"))
+	var rows []processors.ActionUpdate
+	for range 3000 {
+		rows = append(rows, modify(424242, "5"))
+	}
+	rows = append(rows, modify(1, "90"), modify(2, "70"), reverse(1), approve(1))
+	sum, out := b.apply(l, "acme", rows...)
+	if sum.Rows != 3004 || sum.ByCode[outcome.ActionNotFound] != 3000 || sum.Applied != 4 {
+		t.Fatalf("summary %+v", sum)
+	}
+	for line := 2; line < 3002; line++ {
+		if r := out[line]; r.Code != outcome.ActionNotFound || r.Message != "No action 424242 in this program" || r.ActionID != 0 {
+			t.Fatalf("line %d: %+v", line, r)
+		}
+	}
+	wantAction(t, b.action(l, 1), "PENDING", "90.00", "7.65") // modified, reversed, restored
+	wantAction(t, b.action(l, 2), "PENDING", "70.00", "5.95")
+	if n := rounds.n.Load(); n != 3 {
+		t.Errorf("%d rounds, want 3 (action 1 has three rows)", n)
+	}
+}
+
+// countingHandler counts the log records with one message.
+type countingHandler struct {
+	msg string
+	n   atomic.Int64
+}
+
+func (h *countingHandler) Enabled(context.Context, slog.Level) bool { return true }
+func (h *countingHandler) Handle(_ context.Context, r slog.Record) error {
+	if r.Message == h.msg {
+		h.n.Add(1)
+	}
+	return nil
+}
+func (h *countingHandler) WithAttrs([]slog.Attr) slog.Handler { return h }
+func (h *countingHandler) WithGroup(string) slog.Handler      { return h }
