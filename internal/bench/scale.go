@@ -73,7 +73,19 @@ func benchScale(ctx context.Context, e *env, nLarge, nRows, runs int) error {
 		if err := vacuum(ctx, url); err != nil {
 			return err
 		}
-		fmt.Printf("scale: VACUUM ANALYZE of the %s ledger in %s\n", db, time.Since(start).Round(time.Millisecond))
+		want := nRows
+		if db == large {
+			want = nLarge
+		}
+		actions, size, err := ledgerSize(ctx, url)
+		if err != nil {
+			return err
+		}
+		if actions != want {
+			return fmt.Errorf("scale: the %s ledger holds %d actions, want %d", db, actions, want)
+		}
+		fmt.Printf("scale: VACUUM ANALYZE of the %s ledger (%d actions, %d MB) in %s\n",
+			db, actions, size>>20, time.Since(start).Round(time.Millisecond))
 	}
 
 	var largeOut string
@@ -220,6 +232,17 @@ func fillLedger(ctx context.Context, url string, n int) error {
 		return fmt.Errorf("generate older actions: %d actions with no partner or tracker", dangling)
 	}
 	return nil
+}
+
+// ledgerSize counts the actions of the ledger at url and sizes its database in bytes.
+func ledgerSize(ctx context.Context, url string) (actions int, bytes int64, err error) {
+	conn, err := pgx.Connect(ctx, url)
+	if err != nil {
+		return 0, 0, err
+	}
+	defer conn.Close(ctx)
+	err = conn.QueryRow(ctx, "SELECT (SELECT count(*) FROM actions), pg_database_size(current_database())").Scan(&actions, &bytes)
+	return actions, bytes, err
 }
 
 // sameOutcomes checks that the update file had the same outcomes in the
