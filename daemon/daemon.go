@@ -189,11 +189,35 @@ func (d *Daemon) Run(ctx context.Context) error {
 
 // periodicJobs are River's periodic jobs, one per schedule of the config.
 func (d *Daemon) periodicJobs() ([]*river.PeriodicJob, error) {
+	specs, err := d.periodicSpecs()
+	if err != nil {
+		return nil, err
+	}
+	out := make([]*river.PeriodicJob, len(specs))
+	for i, s := range specs {
+		out[i] = river.NewPeriodicJob(s.schedule, s.construct, &river.PeriodicJobOpts{ID: s.id, RunOnStart: s.runOnStart})
+	}
+	return out, nil
+}
+
+// periodicSpec is a periodic job as the daemon hands it to River, whose
+// PeriodicJob keeps its parts to itself: a test drives these the way River's
+// enqueuer does.
+type periodicSpec struct {
+	id         string
+	schedule   schedules.Schedule
+	construct  river.PeriodicJobConstructor
+	runOnStart bool // a new leader inserts the last run it may have missed
+}
+
+// periodicSpecs are the daemon's periodic jobs, one per schedule of the
+// config, but the sources it skips and the report's (it comes with the report).
+func (d *Daemon) periodicSpecs() ([]periodicSpec, error) {
 	jobs, err := d.cfg.Jobs()
 	if err != nil {
 		return nil, err
 	}
-	var out []*river.PeriodicJob
+	var out []periodicSpec
 	for _, j := range jobs {
 		var args func(runAt time.Time) river.JobArgs
 		switch name := j.Name; {
@@ -210,8 +234,8 @@ func (d *Daemon) periodicJobs() ([]*river.PeriodicJob, error) {
 		default:
 			continue // the daily report's slot: it comes with the report itself
 		}
-		out = append(out, river.NewPeriodicJob(j.Schedule, d.periodic(j, args),
-			&river.PeriodicJobOpts{ID: j.Name, RunOnStart: j.Schedule.Every() == 0}))
+		out = append(out, periodicSpec{id: j.Name, schedule: j.Schedule, construct: d.periodic(j, args),
+			runOnStart: j.Schedule.Every() == 0})
 	}
 	return out, nil
 }
