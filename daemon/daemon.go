@@ -98,6 +98,11 @@ func New(p Params) (*Daemon, error) {
 	d.poller = &poller.Poller{Ledger: d.ledger, Files: d.files, Config: d.cfg, Logger: d.log, Enqueue: d.enqueueApply}
 	d.metrics = newMetrics(d)
 
+	if have, need := d.ledger.Pool().Config().MaxConns, Connections(d.cfg); have < need {
+		return nil, fmt.Errorf("daemon: the database pool opens at most %d connections (pool_max_conns) "+
+			"but a replica with queue.poll_workers %d and queue.file_workers %d may hold %d at once; "+
+			"raise pool_max_conns or lower the workers", have, d.cfg.Queue.PollWorkers, d.cfg.Queue.FileWorkers, need)
+	}
 	for i := range d.cfg.Sources {
 		s := &d.cfg.Sources[i]
 		if err := d.cfg.SourceUnusable(s); err != nil {
@@ -133,6 +138,17 @@ func New(p Params) (*Daemon, error) {
 		return nil, fmt.Errorf("daemon: job queue: %w", err)
 	}
 	return d, nil
+}
+
+// Connections is how many database connections a replica may hold at once,
+// which its Ledger's pool must allow (ledger.OpenPool): two per poll worker (a
+// poll keeps its source's lock on one connection and works on another), one
+// per file worker and for the lifecycle's worker, and a few for the job
+// queue's own work and the operations endpoints. With fewer, polls that start
+// together take every connection and wait for ever for a second one.
+func Connections(cfg *config.Config) int32 {
+	const queueOwn = 4 // River's fetches, completions, leader and maintenance; /readyz and /metrics
+	return int32(2*cfg.Queue.PollWorkers + cfg.Queue.FileWorkers + 1 + queueOwn)
 }
 
 // Run runs the replica until ctx is done, then stops: it takes no new job,

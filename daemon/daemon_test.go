@@ -3,6 +3,7 @@ package daemon_test
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -92,7 +93,7 @@ spool_dir: ` + filepath.Join(b.dir, "spool") + `
 
 func (b *testBundle) open(t *testing.T) *ledger.Ledger {
 	t.Helper()
-	l, err := ledger.Open(context.Background(), b.url, nil)
+	l, err := ledger.OpenPool(context.Background(), b.url, nil, daemon.Connections(b.cfg))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -239,6 +240,58 @@ func TestTheDaemon(t *testing.T) {
 		}
 		if !strings.Contains(b.log.String(), "source=drop") || !strings.Contains(b.log.String(), "job=apply_file") {
 			t.Errorf("the log does not name the source and the job:\n%.3000s", b.log.String())
+		}
+	})
+}
+
+func TestPollsOfManySources(t *testing.T) {
+	t.Parallel()
+
+	t.Run("StartedTogetherDoNotWaitForEachOthersConnections", func(t *testing.T) {
+		t.Parallel()
+		// Every poll worker busy at once: each poll keeps its source's lock on
+		// one connection and needs another for its work. With pgxpool's
+		// default of max(4, CPUs) connections, four polls on a small machine
+		// took them all and waited on each other for ever.
+		b := setup(t, "queue: {poll_workers: 4}\n")
+		data, _ := returnsd.Fixtures.ReadFile("fixtures/acme_returns.csv")
+		const sources = 8
+		for i := range sources {
+			dir := filepath.Join(b.dir, fmt.Sprintf("inbox%d", i))
+			s := b.cfg.Sources[0]
+			s.Name, s.Path, s.ResultPath = fmt.Sprintf("drop%d", i), dir, dir
+			b.cfg.Sources = append(b.cfg.Sources, s)
+			os.MkdirAll(dir, 0o755)
+			// The same file in every folder: the first applied, the others duplicates.
+			p := filepath.Join(dir, "returns.csv")
+			os.WriteFile(p, data, 0o644)
+			old := time.Now().Add(-time.Hour)
+			os.Chtimes(p, old, old)
+		}
+		b.start(t)
+		eventually(t, 90*time.Second, "every source's file answered", func() bool {
+			return b.queryInt(t, "SELECT count(*) FROM source_files WHERE state = 'ACKED'") == sources
+		})
+		if n := b.queryInt(t, "SELECT count(*) FROM ledger_events WHERE actor LIKE 'source:%'"); n != 4 {
+			t.Errorf("%d events from the files, want the 4 applied rows of the first one", n)
+		}
+	})
+
+	t.Run("NeedAPoolThatHoldsThem", func(t *testing.T) {
+		t.Parallel()
+		b := setup(t, "")
+		url := b.url + "?pool_max_conns=5"
+		if strings.Contains(b.url, "?") {
+			url = b.url + "&pool_max_conns=5"
+		}
+		l, err := ledger.Open(context.Background(), url, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer l.Close()
+		_, err = daemon.New(daemon.Params{Config: b.cfg, Ledger: l})
+		if err == nil || !strings.Contains(err.Error(), "pool_max_conns") {
+			t.Errorf("a replica on a pool of 5 connections started (%v); it needs %d", err, daemon.Connections(b.cfg))
 		}
 	})
 }
