@@ -9,7 +9,8 @@
 // keeps each new file's bytes and enqueues, in the same transaction, a job
 // that applies it: any replica can, and a large file holds up no other
 // source. A file's brand lock makes a file apply once even when River runs
-// its job twice (a job of a replica that died is rescued by another).
+// its job twice (a job of a replica that died is rescued by another after
+// queue.rescue_after, which is also how long any job may run).
 //
 // The work itself is the code the command line runs: poller.PollOnce,
 // Poller.ApplyWaiting, ledger.RunLifecycle, ledger.AutoResolveInquiries.
@@ -127,9 +128,13 @@ func New(p Params) (*Daemon, error) {
 		},
 		Workers:      workers,
 		PeriodicJobs: periodic,
-		// A job runs as long as it needs (a large file, a lifecycle over a
-		// million actions); stopping cancels it, and the ledger rolls back.
-		JobTimeout:           -1,
+		// River rescues only a job with a timeout, once it is past it: a job
+		// without one (-1) of a replica that died would stay running for ever,
+		// and its file unapplied (no poll can enqueue it again while its job
+		// runs). So every job times out at rescue_after: cancelled there (an
+		// apply rolls back) and retried, while a dead replica's job is run
+		// again elsewhere after as long (and River's 30 s rescue interval).
+		JobTimeout:           mustFixed(d.cfg.Queue.RescueAfter),
 		RescueStuckJobsAfter: mustFixed(d.cfg.Queue.RescueAfter),
 		Logger:               riverLogger(d.log),
 		ErrorHandler:         &errorHandler{log: d.log},

@@ -15,6 +15,8 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/riverqueue/river"
+	"github.com/riverqueue/river/riverdriver/riverpgxv5"
 
 	"github.com/returnsd/returnsd"
 	"github.com/returnsd/returnsd/config"
@@ -241,6 +243,48 @@ func TestTheDaemon(t *testing.T) {
 		if !strings.Contains(b.log.String(), "source=drop") || !strings.Contains(b.log.String(), "job=apply_file") {
 			t.Errorf("the log does not name the source and the job:\n%.3000s", b.log.String())
 		}
+	})
+}
+
+func TestAJobOfAReplicaThatDied(t *testing.T) {
+	t.Parallel()
+
+	t.Run("IsRunAgainByAnotherAfterRescueAfter", func(t *testing.T) {
+		t.Parallel()
+		ctx := context.Background()
+		b := setup(t, "queue: {rescue_after: 2s}\n")
+		// A file received, and its apply job taken by a replica that died
+		// an hour ago: the job stays running until the queue rescues it,
+		// and no poll can enqueue the file again meanwhile (the job is unique).
+		l := b.open(t)
+		inserter, err := river.NewClient(riverpgxv5.New(l.Pool()), &river.Config{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		data, _ := returnsd.Fixtures.ReadFile("fixtures/acme_returns.csv")
+		spool := filepath.Join(b.dir, "returns.csv")
+		os.WriteFile(spool, data, 0o644)
+		p := &pipeline.Pipeline{Ledger: l}
+		res, err := p.Receive(ctx, pipeline.ReceiveParams{Brand: "acme", Source: "drop", Name: "returns.csv", Path: spool,
+			Then: func(ctx context.Context, tx pgx.Tx, r ledger.Received) error {
+				_, err := inserter.InsertTx(ctx, tx, daemon.ApplyArgs{FileID: r.FileID}, nil)
+				return err
+			}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := b.db.Exec(ctx, `UPDATE river_job SET state = 'running', attempt = 1,
+			attempted_at = now() - interval '1 hour', attempted_by = ARRAY['a-replica-that-died']`); err != nil {
+			t.Fatal(err)
+		}
+
+		b.start(t)
+		eventually(t, 90*time.Second, "the file applied by the rescued job", func() bool {
+			return b.queryInt(t, "SELECT count(*) FROM received_files WHERE id = $1 AND status = 'COMPLETED'", res.FileID) == 1
+		})
+		eventually(t, 30*time.Second, "the rescued job completed", func() bool {
+			return b.queryInt(t, "SELECT count(*) FROM river_job WHERE kind = 'apply_file' AND state = 'completed' AND attempt = 2") == 1
+		})
 	})
 }
 
