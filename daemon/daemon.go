@@ -174,8 +174,10 @@ func (d *Daemon) Run(ctx context.Context) error {
 		srv.Close()
 		return fmt.Errorf("daemon: start the job queue: %w", err)
 	}
-	d.log.Info("returnsd running", "listen", l.Addr().String(), "sources", len(d.cfg.Sources),
-		"skipped_sources", len(d.unusable))
+	// The client id is how River's tables name this replica (river_leader,
+	// river_job.attempted_by).
+	d.log.Info("returnsd running", "listen", l.Addr().String(), "client_id", d.client.ID(),
+		"sources", len(d.cfg.Sources), "skipped_sources", len(d.unusable))
 	if d.ready != nil {
 		d.ready(l.Addr().String())
 	}
