@@ -15,7 +15,7 @@ test: ## every test (installs what it needs; starts a throwaway PostgreSQL)
 	@scripts/test
 
 .PHONY: bench
-bench: ## 1M actions, 1M-row update file: rows/s, peak RSS, and the floor; 100 MB over SFTP vs the sftp client
+bench: ## 1M actions, 1M-row update file: rows/s, peak RSS, and the floor; 100 MB over SFTP vs the sftp client; idle returnsd run
 	$(GO) run ./internal/bench
 
 .PHONY: build

@@ -4,7 +4,8 @@
 // the child's peak RSS. In the same run it measures the floor: the same state
 // change made by one hand-written set-based statement on an identical copy of the
 // database. It also times fetching 100 MB over SFTP against OpenSSH's sftp client
-// (sftp.go). Run it with `make bench`.
+// (sftp.go), and measures what an idle `returnsd run` with 100 sources costs
+// (idle.go). Run it with `make bench`.
 package main
 
 import (
@@ -32,9 +33,14 @@ func main() {
 	filesOnly := flag.String("files-only", "", "only write actions.csv and updates.csv into this directory (for profiling)")
 	lifecycleOnly := flag.Bool("lifecycle-only", false, "only measure the lifecycle job (over -actions pending actions)")
 	sftpOnly := flag.Bool("sftp-only", false, "only measure fetching 100 MB over SFTP (ingest/sftp against OpenSSH's sftp client)")
+	idleOnly := flag.Bool("idle-only", false, "only measure the idle cost of returnsd run with 100 sources over 60 s (idle.go)")
 	flag.Parse()
-	if *sftpOnly {
-		if err := benchSFTP(context.Background()); err != nil {
+	if *sftpOnly || *idleOnly {
+		run := benchSFTP
+		if *idleOnly {
+			run = benchIdle
+		}
+		if err := run(context.Background()); err != nil {
 			fmt.Fprintln(os.Stderr, "bench:", err)
 			os.Exit(1)
 		}
@@ -56,9 +62,11 @@ func main() {
 		os.Exit(1)
 	}
 	if !*lifecycleOnly {
-		if err := benchSFTP(context.Background()); err != nil {
-			fmt.Fprintln(os.Stderr, "bench:", err)
-			os.Exit(1)
+		for _, phase := range []func(context.Context) error{benchSFTP, benchIdle} {
+			if err := phase(context.Background()); err != nil {
+				fmt.Fprintln(os.Stderr, "bench:", err)
+				os.Exit(1)
+			}
 		}
 	}
 }
