@@ -543,6 +543,9 @@ func (p *Poller) ApplyWaiting(ctx context.Context, fileID int64) ([]Applied, err
 		if err != nil {
 			return applied, err
 		}
+		if res.AlreadyFinished {
+			continue // another replica's: it answers for the file
+		}
 		applied = append(applied, Applied{File: w, Result: res, Duration: time.Since(began)})
 	}
 	return applied, nil
