@@ -15,7 +15,7 @@ test: ## every test (installs what it needs; starts a throwaway PostgreSQL)
 	@scripts/test
 
 .PHONY: bench
-bench: ## 1M actions, 1M-row update file: rows/s, peak RSS, the floor; the lifecycle; 100k inquiries auto-approved; 100 MB over SFTP; the ops pages' day view (1,000 files, 5M rows) and page 500 of a 1M-row file (BENCH_FLAGS=-web-only, -auto-approve-only for one alone)
+bench: ## 1M actions, 1M-row update file: rows/s, peak RSS, the floor; the lifecycle; 100k inquiries auto-approved; 100 MB over SFTP; idle returnsd run with 100 sources; the ops pages' day view (1,000 files, 5M rows) and page 500 of a 1M-row file (BENCH_FLAGS=-web-only, -idle-only, ... for one alone)
 	$(GO) run ./internal/bench $(BENCH_FLAGS)
 
 .PHONY: build

@@ -38,10 +38,10 @@ type Summary struct {
 	Duplicate int
 	// ByCode counts rejected and duplicate rows by their code.
 	ByCode map[outcome.Code]int
-	// Before is true when the file was finished before this apply got its
-	// brand's lock (by another replica, or another job): nothing was applied
-	// now, and the counts are the earlier apply's.
-	Before bool
+	// AlreadyFinished says the file was finished when this apply got its
+	// brand's lock (by another replica): it changed nothing, and the summary
+	// is of how the file ended.
+	AlreadyFinished bool
 }
 
 // OutcomeReader calls fn with the outcome of every row of a file, in line order.
@@ -88,7 +88,7 @@ func (l *Ledger) applyFile(ctx context.Context, p ApplyParams, kind string,
 			if status != string(outcome.Received) {
 				// Another replica finished it while we waited for the brand's lock.
 				sum, err = summarize(ctx, tx, file)
-				sum.Before = true
+				sum.AlreadyFinished = true
 				return err
 			}
 		}

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strings"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
@@ -21,7 +22,16 @@ type Ledger struct {
 }
 
 // Open connects to the database at url. It does not migrate; call Migrate.
+// Its pool opens at most pool_max_conns connections (a parameter of the URL),
+// by default pgxpool's max(4, the number of CPUs).
 func Open(ctx context.Context, url string, logger *slog.Logger) (*Ledger, error) {
+	return OpenPool(ctx, url, logger, 0)
+}
+
+// OpenPool is Open for a caller that may hold up to conns connections at once
+// (the daemon: see daemon.Connections): unless the URL sets pool_max_conns,
+// the pool opens up to that many, or pgxpool's default if that is more.
+func OpenPool(ctx context.Context, url string, logger *slog.Logger, conns int32) (*Ledger, error) {
 	if url == "" {
 		return nil, errors.New("ledger: no database URL (set DATABASE_URL or database.url)")
 	}
@@ -38,6 +48,9 @@ func Open(ctx context.Context, url string, logger *slog.Logger) (*Ledger, error)
 	// only as used, so a small file costs nothing extra.
 	if _, set := cfg.ConnConfig.RuntimeParams["temp_buffers"]; !set {
 		cfg.ConnConfig.RuntimeParams["temp_buffers"] = "512MB"
+	}
+	if !strings.Contains(url, "pool_max_conns") {
+		cfg.MaxConns = max(cfg.MaxConns, conns)
 	}
 	pool, err := pgxpool.NewWithConfig(ctx, cfg)
 	if err != nil {

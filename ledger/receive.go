@@ -311,11 +311,9 @@ func storeChunks(ctx context.Context, tx pgx.Tx, fileID int64, body io.Reader) e
 // Quarantine ends a received file as not processable, with a code and a reason
 // that ops and the brand can act on. Its bytes stay kept. The reason is stored
 // as printable text whatever it quotes: a quarantine that failed on a stray byte
-// would leave the file to be retried forever.
-//
-// before is true when the file was finished already (another replica
-// quarantined it, or applied it): nothing was changed now.
-func (l *Ledger) Quarantine(ctx context.Context, fileID int64, code outcome.QuarantineCode, reason string) (before bool, err error) {
+// would leave the file to be retried forever. It reports false, changing
+// nothing, when the file was finished already (by another replica).
+func (l *Ledger) Quarantine(ctx context.Context, fileID int64, code outcome.QuarantineCode, reason string) (bool, error) {
 	reason = safetext.Printable(reason)
 	tag, err := l.pool.Exec(ctx, `
 		UPDATE received_files SET status = 'QUARANTINED', reason_code = $2, reason = $3, finished_at = now()
@@ -323,7 +321,7 @@ func (l *Ledger) Quarantine(ctx context.Context, fileID int64, code outcome.Quar
 	if err != nil {
 		return false, fmt.Errorf("ledger: quarantine file %d: %w", fileID, interpretError(err))
 	}
-	return tag.RowsAffected() == 0, nil
+	return tag.RowsAffected() == 1, nil
 }
 
 // FileBytes writes the original bytes of a received file to w.

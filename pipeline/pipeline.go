@@ -81,6 +81,10 @@ type Result struct {
 	Reason      string                 // for QUARANTINED and DUPLICATE_FILE
 	DuplicateOf int64
 	Summary     ledger.Summary
+	// AlreadyFinished says ApplyReceived found the file finished (by another
+	// replica, or before a crash): it changed nothing, and the result is of
+	// how the file ended.
+	AlreadyFinished bool
 	// WroteResult says whether Params.Result received a result file. A duplicate
 	// file gets the result of the file it duplicates: a crash between the commit
 	// and the result file, or a brand that lost its result, is mended by sending
@@ -335,7 +339,9 @@ type ApplyParams struct {
 // (by another replica, or before a crash) is reported, not applied again.
 func (p *Pipeline) ApplyReceived(ctx context.Context, file ledger.ReceivedFile, ap ApplyParams) (Result, error) {
 	if file.Status != outcome.Received {
-		return p.Describe(ctx, file)
+		res, err := p.Describe(ctx, file)
+		res.AlreadyFinished = true
+		return res, err
 	}
 	f, size, err := p.spool(ctx, file)
 	if err != nil {
@@ -354,7 +360,12 @@ func (p *Pipeline) ApplyReceived(ctx context.Context, file ledger.ReceivedFile, 
 	if err != nil {
 		return Result{}, fmt.Errorf("%s: %w", file.Name, err)
 	}
-	p.logProcessed(ctx, params, res)
+	if res.Summary.AlreadyFinished {
+		res.AlreadyFinished = true
+	}
+	if !res.AlreadyFinished {
+		p.logProcessed(ctx, params, res)
+	}
 	return res, nil
 }
 
@@ -589,9 +600,20 @@ func (p *Pipeline) quarantineOrFail(ctx context.Context, params Params, res Resu
 	if params.DryRun {
 		return res, nil
 	}
-	before, err := p.Ledger.Quarantine(ctx, res.FileID, fe.Code, res.Reason)
-	res.Summary.Before = before
-	return res, err
+	ok, err := p.Ledger.Quarantine(ctx, res.FileID, fe.Code, res.Reason)
+	if err != nil || ok {
+		return res, err
+	}
+	// Another replica finished the file first: say how it ended.
+	file, err := p.Ledger.ReceivedFile(ctx, res.FileID)
+	if err != nil {
+		return Result{}, err
+	}
+	if res, err = p.Describe(ctx, file); err != nil {
+		return Result{}, err
+	}
+	res.AlreadyFinished = true
+	return res, nil
 }
 
 // writeResult writes the result file: the file's own records, re-read, merged in

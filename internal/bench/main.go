@@ -5,9 +5,10 @@
 // change made by one hand-written set-based statement on an identical copy of the
 // database. It also times the lifecycle over a million due actions, the automatic
 // approval of 100,000 due inquiries (autoapprove.go), fetching 100 MB over SFTP
-// against OpenSSH's sftp client (sftp.go), and the ops pages' day view and a deep
-// page of a large file's rows (web.go). Run it with `make bench`; each phase alone
-// with its -*-only flag.
+// against OpenSSH's sftp client (sftp.go), what an idle `returnsd run` with 100
+// sources costs (idle.go), and the ops pages' day view and a deep page of a large
+// file's rows (web.go). Run it with `make bench`; each phase alone with its
+// -*-only flag.
 package main
 
 import (
@@ -36,47 +37,42 @@ func main() {
 	lifecycleOnly := flag.Bool("lifecycle-only", false, "only measure the lifecycle job (over -actions pending actions)")
 	autoApproveOnly := flag.Bool("auto-approve-only", false, "only measure the auto-approval of -inquiries due inquiries")
 	inquiries := flag.Int("inquiries", 100_000, "due inquiries the auto-approval approves")
-	sftpOnly := flag.Bool("sftp-only", false, "only measure fetching 100 MB over SFTP (ingest/sftp against OpenSSH's sftp client)")
-	webOnly := flag.Bool("web-only", false, "only measure the ops pages: the day view of 1,000 files and 5,000,000 rows, page 500 of a 1,000,000-row file")
-	flag.Parse()
-	if *webOnly {
-		if err := benchWeb(context.Background()); err != nil {
-			fmt.Fprintln(os.Stderr, "bench:", err)
-			os.Exit(1)
-		}
-		return
+	// The phases that stand on their own, in the order a full run makes them.
+	phases := []struct {
+		only *bool
+		run  func(context.Context) error
+	}{
+		{flag.Bool("sftp-only", false, "only measure fetching 100 MB over SFTP (ingest/sftp against OpenSSH's sftp client)"), benchSFTP},
+		{flag.Bool("idle-only", false, "only measure the idle cost of returnsd run with 100 sources over 60 s (idle.go)"), benchIdle},
+		{flag.Bool("web-only", false, "only measure the ops pages: the day view of 1,000 files and 5,000,000 rows, page 500 of a 1,000,000-row file"), benchWeb},
 	}
-	if *sftpOnly {
-		if err := benchSFTP(context.Background()); err != nil {
+	flag.Parse()
+	fail := func(err error) {
+		if err != nil {
 			fmt.Fprintln(os.Stderr, "bench:", err)
 			os.Exit(1)
 		}
-		return
+	}
+	for _, p := range phases {
+		if *p.only {
+			fail(p.run(context.Background()))
+			return
+		}
 	}
 	if *filesOnly != "" {
 		err := writeActions(filepath.Join(*filesOnly, "actions.csv"), *actions)
 		if err == nil {
 			err = writeUpdates(filepath.Join(*filesOnly, "updates.csv"), *actions, *rows)
 		}
-		if err != nil {
-			fmt.Fprintln(os.Stderr, "bench:", err)
-			os.Exit(1)
-		}
+		fail(err)
 		return
 	}
-	if err := bench(context.Background(), *actions, *rows, *inquiries, *lifecycleOnly, *autoApproveOnly); err != nil {
-		fmt.Fprintln(os.Stderr, "bench:", err)
-		os.Exit(1)
+	fail(bench(context.Background(), *actions, *rows, *inquiries, *lifecycleOnly, *autoApproveOnly))
+	if *lifecycleOnly || *autoApproveOnly {
+		return
 	}
-	if !*lifecycleOnly && !*autoApproveOnly {
-		if err := benchSFTP(context.Background()); err != nil {
-			fmt.Fprintln(os.Stderr, "bench:", err)
-			os.Exit(1)
-		}
-		if err := benchWeb(context.Background()); err != nil {
-			fmt.Fprintln(os.Stderr, "bench:", err)
-			os.Exit(1)
-		}
+	for _, p := range phases {
+		fail(p.run(context.Background()))
 	}
 }
 
