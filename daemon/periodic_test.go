@@ -87,6 +87,7 @@ func TestPeriodicJobsAcrossDST(t *testing.T) {
 		"poll:globex-daily": {berlin, daily},
 		"lifecycle":         {berlin, hourly("2026-03-29", "2026-10-25")},
 		"auto_resolve":      {ny, daily},
+		"auto_approve":      {berlin, hourly("2026-03-29", "2026-10-25")},
 	}
 
 	for _, w := range []struct {
@@ -172,7 +173,7 @@ func TestPeriodicJobsAcrossDST(t *testing.T) {
 			for _, s := range specs {
 				ids = append(ids, s.id)
 			}
-			if want := []string{"lifecycle", "auto_resolve", "poll:acme-daily", "poll:acme-hourly",
+			if want := []string{"lifecycle", "auto_resolve", "auto_approve", "poll:acme-daily", "poll:acme-hourly",
 				"poll:globex-daily", "poll:globex-every"}; !slices.Equal(ids, want) {
 				t.Fatalf("periodic jobs %v, want %v", ids, want)
 			}
@@ -362,6 +363,8 @@ func (q *fakeQueue) insert(leader string, s periodicSpec, nextRunAt, now time.Ti
 		runAt = a.RunAt
 	case AutoResolveArgs:
 		runAt = a.RunAt
+	case AutoApproveArgs:
+		runAt = a.RunAt
 	default:
 		q.t.Fatalf("%s: unexpected args %T", s.id, args)
 	}
@@ -450,6 +453,7 @@ func dstDaemon(t *testing.T, now func() time.Time) *Daemon {
 	for from, to := range map[string]string{
 		`lifecycle: "5 * * * *"`:     `lifecycle: "CRON_TZ=Europe/Berlin 5 * * * *"`,
 		`auto_resolve: "35 * * * *"`: `auto_resolve: "CRON_TZ=America/New_York 30 1 * * *"`,
+		`auto_approve: "20 * * * *"`: `auto_approve: "CRON_TZ=Europe/Berlin 20 * * * *"`,
 	} {
 		if !strings.Contains(yaml, from) {
 			t.Fatalf("the example config has no %q", from)
