@@ -274,7 +274,7 @@ func (p *Pipeline) receive(ctx context.Context, rp ReceiveParams, f *os.File, si
 	case outcome.Quarantined:
 		res = quarantined(res, refuse)
 	case outcome.DuplicateFile:
-		res.Reason = fmt.Sprintf("the same bytes were applied as file %d", rec.DuplicateOf)
+		res.Reason = duplicateReason(rec.DuplicateOf)
 	}
 	return res, nil
 }
@@ -506,6 +506,10 @@ func (p *Pipeline) apply(ctx context.Context, params Params, f *os.File, size in
 		res.WroteResult = params.Result != nil
 	case res.Status == outcome.Completed:
 		res.resultOf = res.FileID
+	case res.Status == outcome.DuplicateFile:
+		// Its bytes were applied, under another name, while it waited.
+		res.DuplicateOf, res.resultOf = sum.DuplicateOf, sum.DuplicateOf
+		res.Reason = duplicateReason(sum.DuplicateOf)
 	}
 	return res, nil
 }
@@ -523,12 +527,17 @@ func applyKind[T any, R interface{ Next() (T, error) }](ctx context.Context, tab
 	return apply(ctx, params, withProgress(r.Next, progress))
 }
 
+// duplicateReason is a DUPLICATE_FILE's reason, as the ledger records it.
+func duplicateReason(original int64) string {
+	return fmt.Sprintf("the same bytes were applied as file %d", original)
+}
+
 // duplicate ends a file whose bytes were applied before as file original, and
 // gives it that file's result.
 func (p *Pipeline) duplicate(ctx context.Context, f *os.File, size int64, params Params,
 	limits processors.Limits, res Result, original int64) (Result, error) {
 	res.Status, res.DuplicateOf = outcome.DuplicateFile, original
-	res.Reason = fmt.Sprintf("the same bytes were applied as file %d", original)
+	res.Reason = duplicateReason(original)
 	if params.DryRun {
 		if params.Result == nil {
 			return res, nil

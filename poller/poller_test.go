@@ -86,8 +86,14 @@ func TestApplyWaiting(t *testing.T) {
 // fixture actions, and a pipeline on it.
 func setup(t *testing.T) (*config.Config, *ledger.Ledger, *pipeline.Pipeline) {
 	t.Helper()
+	return setupWith(t, "")
+}
+
+// setupWith is setup with more of the config (sources:, spool_dir:).
+func setupWith(t *testing.T, yaml string) (*config.Config, *ledger.Ledger, *pipeline.Pipeline) {
+	t.Helper()
 	ctx := context.Background()
-	cfg, err := config.Load(strings.NewReader(string(returnsd.ExampleConfig)), func(string) string { return "" })
+	cfg, err := config.Load(strings.NewReader(string(returnsd.ExampleConfig)+yaml), func(string) string { return "" })
 	if err != nil {
 		t.Fatal(err)
 	}
