@@ -15,7 +15,7 @@ test: ## every test (installs what it needs; starts a throwaway PostgreSQL)
 	@scripts/test
 
 .PHONY: bench
-bench: ## paired runs, medians of 3: a 1M-row update file on 1M actions against the floor (rows/s, peak RSS), a 10k-row file against the floor, one 100k-row file on 100k vs 5M actions; the lifecycle over 1M actions; 100k inquiries auto-approved; 100 MB over SFTP; the ops pages' day view (1,000 files, 5M rows) and page 500 of a 1M-row file (BENCH_FLAGS=-apply-only, -small-only, -scale-only, -lifecycle-only, -auto-approve-only, -sftp-only or -web-only for one alone)
+bench: ## paired runs, medians of 3: a 1M-row update file on 1M actions against the floor (rows/s, peak RSS), a 10k-row file against the floor, one 100k-row file on 100k vs 5M actions; the lifecycle over 1M actions; 100k inquiries auto-approved; 100 MB over SFTP; idle returnsd run with 100 sources; the ops pages' day view (1,000 files, 5M rows) and page 500 of a 1M-row file (BENCH_FLAGS=-apply-only, -small-only, -scale-only, -lifecycle-only, -auto-approve-only, -sftp-only, -idle-only or -web-only for one alone)
 	$(GO) run ./internal/bench $(BENCH_FLAGS)
 
 .PHONY: build

@@ -81,10 +81,12 @@ type Queue struct {
 	// FileWorkers is how many files one replica applies at once (files of
 	// one brand are applied one after another whatever this says). Default: 2.
 	FileWorkers int `yaml:"file_workers"`
-	// RescueAfter is how long a job may run before it is taken for the job of
-	// a replica that died and run again elsewhere. Running a job twice is
-	// harmless (a file is applied once, under its brand's lock), only wasted
-	// work; a replica that died leaves its files to others after this long.
+	// RescueAfter is how long a job may run: one running longer is cancelled
+	// (an apply rolls back whole) and retried, and the job of a replica that
+	// died is taken for such a job and run again elsewhere after this long
+	// (give or take the queue's 30 s rescue interval). It must exceed the
+	// longest apply, poll and lifecycle run. Running a job twice is harmless
+	// (a file is applied once, under its brand's lock), only wasted work.
 	// Clock units. Default: 10m.
 	RescueAfter Duration `yaml:"rescue_after"`
 }

@@ -10,7 +10,8 @@
 // keeps each new file's bytes and enqueues, in the same transaction, a job
 // that applies it: any replica can, and a large file holds up no other
 // source. A file's brand lock makes a file apply once even when River runs
-// its job twice (a job of a replica that died is rescued by another).
+// its job twice (a job of a replica that died is rescued by another after
+// queue.rescue_after, which is also how long any job may run).
 //
 // The work itself is the code the command line runs: poller.PollOnce,
 // Poller.ApplyWaiting, ledger.RunLifecycle, ledger.AutoResolveInquiries,
@@ -52,6 +53,9 @@ const (
 // that starts makes up the last scheduled run of each job within it unless it
 // was made (River keeps finished jobs for a day).
 const catchUp = 23 * time.Hour
+
+// fetchPollInterval is how often each queue looks for jobs it was not told of.
+const fetchPollInterval = 5 * time.Second
 
 // deliverEvery groups deliveries: results of files applied within the same
 // window go out in one poll of their source at the window's end.
@@ -109,6 +113,11 @@ func New(p Params) (*Daemon, error) {
 		d.partners = NewPartnerMailer(&d.cfg.SMTP)
 	}
 
+	if have, need := d.ledger.Pool().Config().MaxConns, Connections(d.cfg); have < need {
+		return nil, fmt.Errorf("daemon: the database pool opens at most %d connections (pool_max_conns) "+
+			"but a replica with queue.poll_workers %d and queue.file_workers %d may hold %d at once; "+
+			"raise pool_max_conns or lower the workers", have, d.cfg.Queue.PollWorkers, d.cfg.Queue.FileWorkers, need)
+	}
 	for i := range d.cfg.Sources {
 		s := &d.cfg.Sources[i]
 		if err := d.cfg.SourceUnusable(s); err != nil {
@@ -137,12 +146,23 @@ func New(p Params) (*Daemon, error) {
 		},
 		Workers:      workers,
 		PeriodicJobs: periodic,
-		// A job runs as long as it needs (a large file, a lifecycle over a
-		// million actions); stopping cancels it, and the ledger rolls back.
-		JobTimeout:           -1,
+		// River rescues only a job with a timeout, once it is past it: a job
+		// without one (-1) of a replica that died would stay running for ever,
+		// and its file unapplied (no poll can enqueue it again while its job
+		// runs). So every job times out at rescue_after: cancelled there (an
+		// apply rolls back) and retried, while a dead replica's job is run
+		// again elsewhere after as long (and River's 30 s rescue interval).
+		JobTimeout:           mustFixed(d.cfg.Queue.RescueAfter),
 		RescueStuckJobsAfter: mustFixed(d.cfg.Queue.RescueAfter),
-		Logger:               riverLogger(d.log),
-		ErrorHandler:         &errorHandler{log: d.log},
+		// Each queue asks the database for work this often besides when
+		// LISTEN/NOTIFY says a job is there (an insert, by any replica, or a
+		// scheduled job coming due, which the leader announces): only a
+		// notification lost while the listener reconnects waits for it.
+		// River's default, 1 s (three queries a second), was a fifth of what
+		// an idle replica costs.
+		FetchPollInterval: fetchPollInterval,
+		Logger:            riverLogger(d.log),
+		ErrorHandler:      &errorHandler{log: d.log},
 	})
 	if err != nil {
 		return nil, fmt.Errorf("daemon: job queue: %w", err)
@@ -153,6 +173,17 @@ func New(p Params) (*Daemon, error) {
 		return nil, fmt.Errorf("daemon: ops pages: %w", err)
 	}
 	return d, nil
+}
+
+// Connections is how many database connections a replica may hold at once,
+// which its Ledger's pool must allow (ledger.OpenPool): two per poll worker (a
+// poll keeps its source's lock on one connection and works on another), one
+// per file worker and for the lifecycle's worker, and a few for the job
+// queue's own work and the operations endpoints. With fewer, polls that start
+// together take every connection and wait for ever for a second one.
+func Connections(cfg *config.Config) int32 {
+	const queueOwn = 4 // River's fetches, completions, leader and maintenance; /readyz and /metrics
+	return int32(2*cfg.Queue.PollWorkers + cfg.Queue.FileWorkers + 1 + queueOwn)
 }
 
 // Run runs the replica until ctx is done, then stops: it takes no new job,
@@ -178,8 +209,10 @@ func (d *Daemon) Run(ctx context.Context) error {
 		srv.Close()
 		return fmt.Errorf("daemon: start the job queue: %w", err)
 	}
-	d.log.Info("returnsd running", "listen", l.Addr().String(), "sources", len(d.cfg.Sources),
-		"skipped_sources", len(d.unusable))
+	// The client id is how River's tables name this replica (river_leader,
+	// river_job.attempted_by).
+	d.log.Info("returnsd running", "listen", l.Addr().String(), "client_id", d.client.ID(),
+		"sources", len(d.cfg.Sources), "skipped_sources", len(d.unusable))
 	if d.ready != nil {
 		d.ready(l.Addr().String())
 	}
@@ -214,11 +247,35 @@ func (d *Daemon) Run(ctx context.Context) error {
 
 // periodicJobs are River's periodic jobs, one per schedule of the config.
 func (d *Daemon) periodicJobs() ([]*river.PeriodicJob, error) {
+	specs, err := d.periodicSpecs()
+	if err != nil {
+		return nil, err
+	}
+	out := make([]*river.PeriodicJob, len(specs))
+	for i, s := range specs {
+		out[i] = river.NewPeriodicJob(s.schedule, s.construct, &river.PeriodicJobOpts{ID: s.id, RunOnStart: s.runOnStart})
+	}
+	return out, nil
+}
+
+// periodicSpec is a periodic job as the daemon hands it to River, whose
+// PeriodicJob keeps its parts to itself: a test drives these the way River's
+// enqueuer does.
+type periodicSpec struct {
+	id         string
+	schedule   schedules.Schedule
+	construct  river.PeriodicJobConstructor
+	runOnStart bool // a new leader inserts the last run it may have missed
+}
+
+// periodicSpecs are the daemon's periodic jobs, one per schedule of the
+// config, but the sources it skips and the report's (it comes with the report).
+func (d *Daemon) periodicSpecs() ([]periodicSpec, error) {
 	jobs, err := d.cfg.Jobs()
 	if err != nil {
 		return nil, err
 	}
-	var out []*river.PeriodicJob
+	var out []periodicSpec
 	for _, j := range jobs {
 		var args func(runAt time.Time) river.JobArgs
 		switch name := j.Name; {
@@ -252,8 +309,8 @@ func (d *Daemon) periodicJobs() ([]*river.PeriodicJob, error) {
 		default:
 			continue
 		}
-		out = append(out, river.NewPeriodicJob(j.Schedule, d.periodic(j, args),
-			&river.PeriodicJobOpts{ID: j.Name, RunOnStart: j.Schedule.Every() == 0}))
+		out = append(out, periodicSpec{id: j.Name, schedule: j.Schedule, construct: d.periodic(j, args),
+			runOnStart: j.Schedule.Every() == 0})
 	}
 	return out, nil
 }

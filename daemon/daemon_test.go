@@ -3,6 +3,7 @@ package daemon_test
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -14,12 +15,15 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/riverqueue/river"
+	"github.com/riverqueue/river/riverdriver/riverpgxv5"
 
 	"github.com/returnsd/returnsd"
 	"github.com/returnsd/returnsd/config"
 	"github.com/returnsd/returnsd/daemon"
 	"github.com/returnsd/returnsd/internal/pgtest"
 	"github.com/returnsd/returnsd/ledger"
+	"github.com/returnsd/returnsd/money"
 	"github.com/returnsd/returnsd/pipeline"
 	"github.com/returnsd/returnsd/processors"
 )
@@ -105,7 +109,7 @@ spool_dir: ` + filepath.Join(b.dir, "spool") + `
 
 func (b *testBundle) open(t *testing.T) *ledger.Ledger {
 	t.Helper()
-	l, err := ledger.Open(context.Background(), b.url, nil)
+	l, err := ledger.OpenPool(context.Background(), b.url, nil, daemon.Connections(b.cfg))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -219,6 +223,13 @@ func TestTheDaemon(t *testing.T) {
 	t.Run("PollsAppliesAndAnswersAFileOnItsSchedule", func(t *testing.T) {
 		t.Parallel()
 		b := setup(t, "")
+		// The lifecycle run the new leader makes up at start pays action
+		// 5006 (locked since October) if it comes before the scrape below:
+		// funds keep acme's balance from going negative either way.
+		funds, _ := money.Parse("1000.00", false)
+		if _, err := b.open(t).Deposit(context.Background(), "acme", funds, "test"); err != nil {
+			t.Fatal(err)
+		}
 		r := b.start(t)
 		data, _ := returnsd.Fixtures.ReadFile("fixtures/acme_returns.csv")
 		b.put(t, "returns.csv", string(data))
@@ -275,6 +286,100 @@ func TestTheDaemon(t *testing.T) {
 		}
 		if !strings.Contains(b.log.String(), "source=drop") || !strings.Contains(b.log.String(), "job=apply_file") {
 			t.Errorf("the log does not name the source and the job:\n%.3000s", b.log.String())
+		}
+	})
+}
+
+func TestAJobOfAReplicaThatDied(t *testing.T) {
+	t.Parallel()
+
+	t.Run("IsRunAgainByAnotherAfterRescueAfter", func(t *testing.T) {
+		t.Parallel()
+		ctx := context.Background()
+		b := setup(t, "queue: {rescue_after: 2s}\n")
+		// A file received, and its apply job taken by a replica that died
+		// an hour ago: the job stays running until the queue rescues it,
+		// and no poll can enqueue the file again meanwhile (the job is unique).
+		l := b.open(t)
+		inserter, err := river.NewClient(riverpgxv5.New(l.Pool()), &river.Config{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		data, _ := returnsd.Fixtures.ReadFile("fixtures/acme_returns.csv")
+		spool := filepath.Join(b.dir, "returns.csv")
+		os.WriteFile(spool, data, 0o644)
+		p := &pipeline.Pipeline{Ledger: l}
+		res, err := p.Receive(ctx, pipeline.ReceiveParams{Brand: "acme", Source: "drop", Name: "returns.csv", Path: spool,
+			Then: func(ctx context.Context, tx pgx.Tx, r ledger.Received) error {
+				_, err := inserter.InsertTx(ctx, tx, daemon.ApplyArgs{FileID: r.FileID}, nil)
+				return err
+			}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := b.db.Exec(ctx, `UPDATE river_job SET state = 'running', attempt = 1,
+			attempted_at = now() - interval '1 hour', attempted_by = ARRAY['a-replica-that-died']`); err != nil {
+			t.Fatal(err)
+		}
+
+		b.start(t)
+		eventually(t, 90*time.Second, "the file applied by the rescued job", func() bool {
+			return b.queryInt(t, "SELECT count(*) FROM received_files WHERE id = $1 AND status = 'COMPLETED'", res.FileID) == 1
+		})
+		eventually(t, 30*time.Second, "the rescued job completed", func() bool {
+			return b.queryInt(t, "SELECT count(*) FROM river_job WHERE kind = 'apply_file' AND state = 'completed' AND attempt = 2") == 1
+		})
+	})
+}
+
+func TestPollsOfManySources(t *testing.T) {
+	t.Parallel()
+
+	t.Run("StartedTogetherDoNotWaitForEachOthersConnections", func(t *testing.T) {
+		t.Parallel()
+		// Every poll worker busy at once: each poll keeps its source's lock on
+		// one connection and needs another for its work. With pgxpool's
+		// default of max(4, CPUs) connections, four polls on a small machine
+		// took them all and waited on each other for ever.
+		b := setup(t, "queue: {poll_workers: 4}\n")
+		data, _ := returnsd.Fixtures.ReadFile("fixtures/acme_returns.csv")
+		const sources = 8
+		for i := range sources {
+			dir := filepath.Join(b.dir, fmt.Sprintf("inbox%d", i))
+			s := b.cfg.Sources[0]
+			s.Name, s.Path, s.ResultPath = fmt.Sprintf("drop%d", i), dir, dir
+			b.cfg.Sources = append(b.cfg.Sources, s)
+			os.MkdirAll(dir, 0o755)
+			// The same file in every folder: the first applied, the others duplicates.
+			p := filepath.Join(dir, "returns.csv")
+			os.WriteFile(p, data, 0o644)
+			old := time.Now().Add(-time.Hour)
+			os.Chtimes(p, old, old)
+		}
+		b.start(t)
+		eventually(t, 90*time.Second, "every source's file answered", func() bool {
+			return b.queryInt(t, "SELECT count(*) FROM source_files WHERE state = 'ACKED'") == sources
+		})
+		if n := b.queryInt(t, "SELECT count(*) FROM ledger_events WHERE actor LIKE 'source:%'"); n != 4 {
+			t.Errorf("%d events from the files, want the 4 applied rows of the first one", n)
+		}
+	})
+
+	t.Run("NeedAPoolThatHoldsThem", func(t *testing.T) {
+		t.Parallel()
+		b := setup(t, "")
+		url := b.url + "?pool_max_conns=5"
+		if strings.Contains(b.url, "?") {
+			url = b.url + "&pool_max_conns=5"
+		}
+		l, err := ledger.Open(context.Background(), url, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer l.Close()
+		_, err = daemon.New(daemon.Params{Config: b.cfg, Ledger: l})
+		if err == nil || !strings.Contains(err.Error(), "pool_max_conns") {
+			t.Errorf("a replica on a pool of 5 connections started (%v); it needs %d", err, daemon.Connections(b.cfg))
 		}
 	})
 }

@@ -110,10 +110,6 @@ type pollWorker struct {
 	d *Daemon
 }
 
-// Timeout bounds a poll: every network operation has its own deadline, so
-// this only catches a source that trickles forever.
-func (w *pollWorker) Timeout(*river.Job[PollArgs]) time.Duration { return time.Hour }
-
 func (w *pollWorker) Work(ctx context.Context, job *river.Job[PollArgs]) error {
 	d := w.d
 	log := d.jobLogger(job.JobRow).With("source", job.Args.Source)
@@ -179,8 +175,6 @@ type applyWorker struct {
 	d *Daemon
 }
 
-func (w *applyWorker) Timeout(*river.Job[ApplyArgs]) time.Duration { return -1 }
-
 func (w *applyWorker) Work(ctx context.Context, job *river.Job[ApplyArgs]) error {
 	d := w.d
 	log := d.jobLogger(job.JobRow).With("file_id", job.Args.FileID)
@@ -217,8 +211,6 @@ type lifecycleWorker struct {
 	d *Daemon
 }
 
-func (w *lifecycleWorker) Timeout(*river.Job[LifecycleArgs]) time.Duration { return -1 }
-
 func (w *lifecycleWorker) Work(ctx context.Context, job *river.Job[LifecycleArgs]) error {
 	log := runLogger(w.d.jobLogger(job.JobRow), job.Args.RunAt)
 	sum, err := w.d.ledger.RunLifecycle(ctx, w.d.now())
@@ -238,8 +230,6 @@ type autoResolveWorker struct {
 	river.WorkerDefaults[AutoResolveArgs]
 	d *Daemon
 }
-
-func (w *autoResolveWorker) Timeout(*river.Job[AutoResolveArgs]) time.Duration { return -1 }
 
 func (w *autoResolveWorker) Work(ctx context.Context, job *river.Job[AutoResolveArgs]) error {
 	log := runLogger(w.d.jobLogger(job.JobRow), job.Args.RunAt)

@@ -38,12 +38,14 @@ type Summary struct {
 	Applied   int
 	Rejected  int
 	Duplicate int
+	// DuplicateOf is the file whose bytes a DUPLICATE_FILE's were.
+	DuplicateOf int64
 	// ByCode counts rejected and duplicate rows by their code.
 	ByCode map[outcome.Code]int
-	// Before is true when the file was finished before this apply got its
-	// brand's lock (by another replica, or another job): nothing was applied
-	// now, and the counts are the earlier apply's.
-	Before bool
+	// AlreadyFinished says the file was finished when this apply got its
+	// brand's lock (by another replica): it changed nothing, and the summary
+	// is of how the file ended.
+	AlreadyFinished bool
 }
 
 // OutcomeReader calls fn with the outcome of every row of a file, in line order.
@@ -94,7 +96,12 @@ func (l *Ledger) applyFile(ctx context.Context, p ApplyParams, kind string,
 			if status != string(outcome.Received) {
 				// Another replica finished it while we waited for the brand's lock.
 				sum, err = summarize(ctx, tx, file)
-				sum.Before = true
+				sum.AlreadyFinished = true
+				return err
+			}
+			// The same bytes under another name, received while the first was
+			// waiting, and applied since: this one has no effect (SPEC §4).
+			if sum, err = endIfApplied(ctx, tx, brand, file); err != nil || sum.Status == outcome.DuplicateFile {
 				return err
 			}
 		}
@@ -128,6 +135,34 @@ func (l *Ledger) applyFile(ctx context.Context, p ApplyParams, kind string,
 		return Summary{}, err
 	}
 	return sum, nil
+}
+
+// endIfApplied ends file as DUPLICATE_FILE when a file of its brand with the
+// same bytes is COMPLETED. Receive makes such a file DUPLICATE_FILE at once; it
+// keeps one RECEIVED when the first is not applied yet, so each name the brand
+// sent is answered on its own. A rerun is never a duplicate (checkRerun).
+func endIfApplied(ctx context.Context, tx pgx.Tx, brand, file int64) (Summary, error) {
+	var original int64
+	err := tx.QueryRow(ctx, `
+		SELECT o.id FROM received_files f
+		JOIN received_files o ON o.brand_id = f.brand_id AND o.sha256 = f.sha256 AND o.id <> f.id
+			AND o.status = 'COMPLETED' AND o.retry_of IS NULL
+		WHERE f.id = $1 AND f.brand_id = $2 AND f.reprocess_of IS NULL AND f.retry_of IS NULL
+		ORDER BY o.id LIMIT 1`, file, brand).Scan(&original)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return Summary{}, nil
+	}
+	if err != nil {
+		return Summary{}, interpretError(err)
+	}
+	d := duplicateRow(original)
+	_, err = tx.Exec(ctx, `
+		UPDATE received_files SET status = 'DUPLICATE_FILE', duplicate_of = $2, reason = $3, finished_at = now()
+		WHERE id = $1`, file, original, d.reason)
+	if err != nil {
+		return Summary{}, interpretError(err)
+	}
+	return Summary{FileID: file, Status: outcome.DuplicateFile, DuplicateOf: original, ByCode: map[outcome.Code]int{}}, nil
 }
 
 // workRowCounts counts a file's outcomes from its work table, for the kinds whose

@@ -114,11 +114,11 @@ func TestReceive(t *testing.T) {
 		a := receive(b, l, "acme", "first")
 		g := receive(b, l, "globex", "second")
 		c := receive(b, l, "acme", "third")
-		if before, err := l.Quarantine(b.ctx, c.FileID, outcome.EmptyFile, "no header row"); err != nil || before {
-			t.Fatalf("Quarantine: %v, %v", before, err)
+		if changed, err := l.Quarantine(b.ctx, c.FileID, outcome.EmptyFile, "no header row"); err != nil || !changed {
+			t.Fatalf("Quarantine: %v, %v", changed, err)
 		}
-		if before, err := l.Quarantine(b.ctx, c.FileID, outcome.EmptyFile, "again"); err != nil || !before {
-			t.Fatalf("a second Quarantine says it changed the file: %v, %v", before, err)
+		if changed, err := l.Quarantine(b.ctx, c.FileID, outcome.EmptyFile, "again"); err != nil || changed {
+			t.Fatalf("a second Quarantine says it changed the file: %v, %v", changed, err)
 		}
 		page, err := l.ReceivedFiles(b.ctx, 0, 2)
 		if err != nil {

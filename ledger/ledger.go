@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strings"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
@@ -21,13 +22,22 @@ type Ledger struct {
 }
 
 // Open connects to the database at url. It does not migrate; call Migrate.
+// Its pool opens at most pool_max_conns connections (a parameter of the URL),
+// by default pgxpool's max(4, the number of CPUs).
 func Open(ctx context.Context, url string, logger *slog.Logger) (*Ledger, error) {
-	return open(ctx, url, logger, nil)
+	return OpenPool(ctx, url, logger, 0)
 }
 
-// open is Open with a last say over the pool's configuration (a test's notice
-// handler, say).
-func open(ctx context.Context, url string, logger *slog.Logger, tweak func(*pgxpool.Config)) (*Ledger, error) {
+// OpenPool is Open for a caller that may hold up to conns connections at once
+// (the daemon: see daemon.Connections): unless the URL sets pool_max_conns,
+// the pool opens up to that many, or pgxpool's default if that is more.
+func OpenPool(ctx context.Context, url string, logger *slog.Logger, conns int32) (*Ledger, error) {
+	return open(ctx, url, logger, conns, nil)
+}
+
+// open is OpenPool with a last say over the pool's configuration (a test's
+// notice handler, say).
+func open(ctx context.Context, url string, logger *slog.Logger, conns int32, tweak func(*pgxpool.Config)) (*Ledger, error) {
 	if url == "" {
 		return nil, errors.New("ledger: no database URL (set DATABASE_URL or database.url)")
 	}
@@ -53,6 +63,9 @@ func open(ctx context.Context, url string, logger *slog.Logger, tweak func(*pgxp
 	// compiling it.
 	if _, set := cfg.ConnConfig.RuntimeParams["jit"]; !set {
 		cfg.ConnConfig.RuntimeParams["jit"] = "off"
+	}
+	if !strings.Contains(url, "pool_max_conns") {
+		cfg.MaxConns = max(cfg.MaxConns, conns)
 	}
 	if tweak != nil {
 		tweak(cfg)

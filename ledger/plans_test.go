@@ -32,7 +32,7 @@ func TestApplyFindsItsRowsThroughIndexes(t *testing.T) {
 	var mu sync.Mutex
 	var plans []string
 	collect := false
-	l, err := open(ctx, url, nil, func(cfg *pgxpool.Config) {
+	l, err := open(ctx, url, nil, 0, func(cfg *pgxpool.Config) {
 		cfg.ConnConfig.OnNotice = func(_ *pgconn.PgConn, n *pgconn.Notice) {
 			mu.Lock()
 			defer mu.Unlock()

@@ -54,6 +54,9 @@ type ReceiveParams struct {
 	Rerun *Rerun
 	// actor is who asked for the rerun a file of an archive was split from.
 	actor string
+	// child says the file is one of an archive's: it is never an earlier
+	// file picked up again.
+	child bool
 }
 
 // askedBy is who asked for the file: the rerun's actor, or "" for a file a
@@ -103,7 +106,8 @@ type Received struct {
 // Receive records a file and keeps its bytes before anything is applied. The same
 // bytes already applied for the brand make a DUPLICATE_FILE record and nothing
 // else. A file received before but never finished (a crash, a transient failure)
-// is picked up again rather than stored twice.
+// is picked up again rather than stored twice when it comes again under its
+// name from its source; under another name it is a file of its own.
 func (l *Ledger) Receive(ctx context.Context, p ReceiveParams) (Received, error) {
 	var r Received
 	err := l.inTx(ctx, func(tx pgx.Tx) error {
@@ -163,13 +167,20 @@ func receive(ctx context.Context, tx pgx.Tx, brand int64, p ReceiveParams) (Rece
 	}
 	// A rerun was checked against the files of the same bytes (checkRerun), and
 	// a retry's bytes may well be an earlier retry's: it is never a duplicate.
+	// The same bytes under the same name from the same source, received but not
+	// finished, are that file again (a crash before it was applied). Under
+	// another name they are a file of their own, to be answered under its
+	// name: its apply finds the first applied (endIfApplied).
 	if p.Body != nil && p.Rerun == nil {
 		var id int64
 		var status string
 		err := tx.QueryRow(ctx, `
 			SELECT id, status FROM received_files
-			WHERE brand_id = $1 AND sha256 = $2 AND status IN ('COMPLETED', 'RECEIVED') AND bytes_kept AND retry_of IS NULL
-			ORDER BY status = 'COMPLETED' DESC, id LIMIT 1`, brand, p.SHA256).Scan(&id, &status)
+			WHERE brand_id = $1 AND sha256 = $2 AND bytes_kept AND retry_of IS NULL
+				AND (status = 'COMPLETED' OR status = 'RECEIVED' AND name = $3 AND source = $4
+					AND parent_id IS NULL AND reprocess_of IS NULL AND NOT $5)
+			ORDER BY status = 'COMPLETED' DESC, id LIMIT 1`,
+			brand, p.SHA256, storedName(p.Name), p.Source, p.child).Scan(&id, &status)
 		switch {
 		case errors.Is(err, pgx.ErrNoRows):
 		case err != nil:
@@ -270,7 +281,7 @@ func receiveArchive(ctx context.Context, tx pgx.Tx, brand int64, p ReceiveParams
 	}
 	for _, c := range p.Children {
 		child, err := receive(ctx, tx, brand, ReceiveParams{Brand: p.Brand, Source: p.Source, Name: c.Name,
-			Size: c.Size, SHA256: c.SHA256, Body: c.Body, Reply: p.Reply, actor: p.askedBy()})
+			Size: c.Size, SHA256: c.SHA256, Body: c.Body, Reply: p.Reply, actor: p.askedBy(), child: true})
 		if err != nil {
 			return r, err
 		}
@@ -311,11 +322,9 @@ func storeChunks(ctx context.Context, tx pgx.Tx, fileID int64, body io.Reader) e
 // Quarantine ends a received file as not processable, with a code and a reason
 // that ops and the brand can act on. Its bytes stay kept. The reason is stored
 // as printable text whatever it quotes: a quarantine that failed on a stray byte
-// would leave the file to be retried forever.
-//
-// before is true when the file was finished already (another replica
-// quarantined it, or applied it): nothing was changed now.
-func (l *Ledger) Quarantine(ctx context.Context, fileID int64, code outcome.QuarantineCode, reason string) (before bool, err error) {
+// would leave the file to be retried forever. It reports false, changing
+// nothing, when the file was finished already (by another replica).
+func (l *Ledger) Quarantine(ctx context.Context, fileID int64, code outcome.QuarantineCode, reason string) (bool, error) {
 	reason = safetext.Printable(reason)
 	tag, err := l.pool.Exec(ctx, `
 		UPDATE received_files SET status = 'QUARANTINED', reason_code = $2, reason = $3, finished_at = now()
@@ -323,7 +332,7 @@ func (l *Ledger) Quarantine(ctx context.Context, fileID int64, code outcome.Quar
 	if err != nil {
 		return false, fmt.Errorf("ledger: quarantine file %d: %w", fileID, interpretError(err))
 	}
-	return tag.RowsAffected() == 0, nil
+	return tag.RowsAffected() == 1, nil
 }
 
 // FileBytes writes the original bytes of a received file to w.

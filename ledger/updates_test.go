@@ -334,8 +334,11 @@ func TestApplyActionUpdates(t *testing.T) {
 			t.Fatalf("got %v, want the file error", err)
 		}
 		wantAction(t, b.action(l, 1), "PENDING", "100.00", "8.50")
-		if _, err := l.Quarantine(b.ctx, file, fe.Code, fe.Reason); err != nil {
-			t.Fatal(err)
+		if ok, err := l.Quarantine(b.ctx, file, fe.Code, fe.Reason); err != nil || !ok {
+			t.Fatalf("quarantine: %v, %v", ok, err)
+		}
+		if ok, err := l.Quarantine(b.ctx, file, fe.Code, "again"); err != nil || ok {
+			t.Errorf("a file quarantined twice: %v, %v", ok, err)
 		}
 		var status, reason string
 		l.pool.QueryRow(b.ctx, "SELECT status, reason FROM received_files WHERE id = $1", file).Scan(&status, &reason)

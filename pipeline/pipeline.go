@@ -81,6 +81,10 @@ type Result struct {
 	Reason      string                 // for QUARANTINED and DUPLICATE_FILE
 	DuplicateOf int64
 	Summary     ledger.Summary
+	// AlreadyFinished says ApplyReceived found the file finished (by another
+	// replica, or before a crash): it changed nothing, and the result is of
+	// how the file ended.
+	AlreadyFinished bool
 	// WroteResult says whether Params.Result received a result file. A duplicate
 	// file gets the result of the file it duplicates: a crash between the commit
 	// and the result file, or a brand that lost its result, is mended by sending
@@ -270,7 +274,7 @@ func (p *Pipeline) receive(ctx context.Context, rp ReceiveParams, f *os.File, si
 	case outcome.Quarantined:
 		res = quarantined(res, refuse)
 	case outcome.DuplicateFile:
-		res.Reason = fmt.Sprintf("the same bytes were applied as file %d", rec.DuplicateOf)
+		res.Reason = duplicateReason(rec.DuplicateOf)
 	}
 	return res, nil
 }
@@ -335,7 +339,9 @@ type ApplyParams struct {
 // (by another replica, or before a crash) is reported, not applied again.
 func (p *Pipeline) ApplyReceived(ctx context.Context, file ledger.ReceivedFile, ap ApplyParams) (Result, error) {
 	if file.Status != outcome.Received {
-		return p.Describe(ctx, file)
+		res, err := p.Describe(ctx, file)
+		res.AlreadyFinished = true
+		return res, err
 	}
 	f, size, err := p.spool(ctx, file)
 	if err != nil {
@@ -354,7 +360,12 @@ func (p *Pipeline) ApplyReceived(ctx context.Context, file ledger.ReceivedFile, 
 	if err != nil {
 		return Result{}, fmt.Errorf("%s: %w", file.Name, err)
 	}
-	p.logProcessed(ctx, params, res)
+	if res.Summary.AlreadyFinished {
+		res.AlreadyFinished = true
+	}
+	if !res.AlreadyFinished {
+		p.logProcessed(ctx, params, res)
+	}
 	return res, nil
 }
 
@@ -495,6 +506,10 @@ func (p *Pipeline) apply(ctx context.Context, params Params, f *os.File, size in
 		res.WroteResult = params.Result != nil
 	case res.Status == outcome.Completed:
 		res.resultOf = res.FileID
+	case res.Status == outcome.DuplicateFile:
+		// Its bytes were applied, under another name, while it waited.
+		res.DuplicateOf, res.resultOf = sum.DuplicateOf, sum.DuplicateOf
+		res.Reason = duplicateReason(sum.DuplicateOf)
 	}
 	return res, nil
 }
@@ -512,12 +527,17 @@ func applyKind[T any, R interface{ Next() (T, error) }](ctx context.Context, tab
 	return apply(ctx, params, withProgress(r.Next, progress))
 }
 
+// duplicateReason is a DUPLICATE_FILE's reason, as the ledger records it.
+func duplicateReason(original int64) string {
+	return fmt.Sprintf("the same bytes were applied as file %d", original)
+}
+
 // duplicate ends a file whose bytes were applied before as file original, and
 // gives it that file's result.
 func (p *Pipeline) duplicate(ctx context.Context, f *os.File, size int64, params Params,
 	limits processors.Limits, res Result, original int64) (Result, error) {
 	res.Status, res.DuplicateOf = outcome.DuplicateFile, original
-	res.Reason = fmt.Sprintf("the same bytes were applied as file %d", original)
+	res.Reason = duplicateReason(original)
 	if params.DryRun {
 		if params.Result == nil {
 			return res, nil
@@ -589,9 +609,20 @@ func (p *Pipeline) quarantineOrFail(ctx context.Context, params Params, res Resu
 	if params.DryRun {
 		return res, nil
 	}
-	before, err := p.Ledger.Quarantine(ctx, res.FileID, fe.Code, res.Reason)
-	res.Summary.Before = before
-	return res, err
+	ok, err := p.Ledger.Quarantine(ctx, res.FileID, fe.Code, res.Reason)
+	if err != nil || ok {
+		return res, err
+	}
+	// Another replica finished the file first: say how it ended.
+	file, err := p.Ledger.ReceivedFile(ctx, res.FileID)
+	if err != nil {
+		return Result{}, err
+	}
+	if res, err = p.Describe(ctx, file); err != nil {
+		return Result{}, err
+	}
+	res.AlreadyFinished = true
+	return res, nil
 }
 
 // writeResult writes the result file: the file's own records, re-read, merged in

@@ -679,8 +679,8 @@ func (p *Poller) ApplyWaiting(ctx context.Context, fileID int64) ([]Applied, err
 		if err != nil {
 			return applied, err
 		}
-		if res.Summary.Before {
-			continue // another job finished it while this one waited for the brand's lock
+		if res.AlreadyFinished {
+			continue // another replica's: it answers for the file
 		}
 		applied = append(applied, Applied{File: w, Result: res, Duration: time.Since(began)})
 	}

@@ -1,15 +1,11 @@
 package poller_test
 
 import (
-	"bytes"
 	"context"
 	"os"
 	"path/filepath"
-	"sync"
+	"strings"
 	"testing"
-	"time"
-
-	"github.com/jackc/pgx/v5"
 
 	"github.com/returnsd/returnsd"
 	"github.com/returnsd/returnsd/config"
@@ -23,79 +19,103 @@ import (
 
 func TestMain(m *testing.M) { pgtest.Main(m) }
 
-func TestTwoJobsApplyingOneFileReportItOnce(t *testing.T) {
+// staleLedger lists the files waiting as they were a moment ago: as a
+// replica sees them that listed them and then waited for the brand's lock
+// while another replica applied them.
+type staleLedger struct {
+	*ledger.Ledger
+	waiting []ledger.ReceivedFile
+}
+
+func (s staleLedger) WaitingFiles(context.Context, int64) ([]ledger.ReceivedFile, error) {
+	return s.waiting, nil
+}
+
+func TestApplyWaiting(t *testing.T) {
 	t.Parallel()
+
+	for name, file := range map[string]string{
+		"AFileAppliedByAnotherMeanwhileIsNotAppliedHere":     "fixtures/acme_returns.csv",
+		"AFileQuarantinedByAnotherMeanwhileIsNotCountedHere": "",
+	} {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			ctx := context.Background()
+			cfg, l, pipe := setup(t)
+			body := []byte("Menge;Grund\r\n1;2\r\n") // no kind has these columns
+			if file != "" {
+				body, _ = returnsd.Fixtures.ReadFile(file)
+			}
+			spool := filepath.Join(t.TempDir(), "returns.csv")
+			os.WriteFile(spool, body, 0o644)
+			res, err := pipe.Receive(ctx, pipeline.ReceiveParams{Brand: "acme", Source: "drop", Name: "returns.csv", Path: spool})
+			if err != nil {
+				t.Fatal(err)
+			}
+			seen, err := l.WaitingFiles(ctx, res.FileID)
+			if err != nil || len(seen) != 1 {
+				t.Fatalf("waiting files %v (%v), want the file received", seen, err)
+			}
+
+			first := &poller.Poller{Ledger: l, Files: pipe, Config: cfg}
+			applied, err := first.ApplyWaiting(ctx, res.FileID)
+			if err != nil || len(applied) != 1 {
+				t.Fatalf("the first replica applied %d files (%v), want the one", len(applied), err)
+			}
+			second := &poller.Poller{Ledger: staleLedger{Ledger: l, waiting: seen}, Files: pipe, Config: cfg}
+			applied, err = second.ApplyWaiting(ctx, res.FileID)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, a := range applied {
+				t.Errorf("the second replica says it applied file %d (%s): the first did; it would count, "+
+					"log and answer it again", a.File.ID, a.Result.Status)
+			}
+			want := outcome.Completed
+			if file == "" {
+				want = outcome.Quarantined
+			}
+			if f, _ := l.ReceivedFile(ctx, res.FileID); f.Status != want {
+				t.Errorf("the file is %s, want %s", f.Status, want)
+			}
+		})
+	}
+}
+
+// setup gives a test the example config, a migrated ledger holding acme's
+// fixture actions, and a pipeline on it.
+func setup(t *testing.T) (*config.Config, *ledger.Ledger, *pipeline.Pipeline) {
+	t.Helper()
+	return setupWith(t, "")
+}
+
+// setupWith is setup with more of the config (sources:, spool_dir:).
+func setupWith(t *testing.T, yaml string) (*config.Config, *ledger.Ledger, *pipeline.Pipeline) {
+	t.Helper()
 	ctx := context.Background()
-	url := pgtest.NewDatabase(t)
-	cfg, err := config.Load(bytes.NewReader(returnsd.ExampleConfig), func(string) string { return "" })
+	cfg, err := config.Load(strings.NewReader(string(returnsd.ExampleConfig)+yaml), func(string) string { return "" })
 	if err != nil {
 		t.Fatal(err)
 	}
-	l, err := ledger.Open(ctx, url, nil)
+	l, err := ledger.Open(ctx, pgtest.NewDatabase(t), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer l.Close()
+	t.Cleanup(l.Close)
 	if err := l.Migrate(ctx); err != nil {
 		t.Fatal(err)
 	}
 	if err := l.SyncBrands(ctx, ledger.BrandsFromConfig(cfg)); err != nil {
 		t.Fatal(err)
 	}
-	dir := t.TempDir()
-	files := &pipeline.Pipeline{Ledger: l, SpoolDir: filepath.Join(dir, "spool")}
+	data, _ := returnsd.Fixtures.ReadFile("fixtures/acme_actions.csv")
+	actions := filepath.Join(t.TempDir(), "acme_actions.csv")
+	os.WriteFile(actions, data, 0o644)
 	acme, _ := cfg.Brand("acme")
-	write := func(name, fixture string) string {
-		data, _ := returnsd.Fixtures.ReadFile("fixtures/" + fixture)
-		p := filepath.Join(dir, name)
-		os.WriteFile(p, data, 0o644)
-		return p
-	}
-	if _, err := files.Process(ctx, pipeline.Params{Brand: "acme", Format: pipeline.ExportFormat(acme), Source: "cli",
-		Actor: "cli:test", Path: write("actions.csv", "acme_actions.csv"), Kind: processors.Actions}); err != nil {
+	pipe := &pipeline.Pipeline{Ledger: l, SpoolDir: t.TempDir()}
+	if _, err := pipe.Process(ctx, pipeline.Params{Brand: "acme", Format: pipeline.Format(acme), Source: "cli",
+		Actor: "cli:test", Path: actions, Kind: processors.Actions}); err != nil {
 		t.Fatal(err)
 	}
-	rec, err := files.Receive(ctx, pipeline.ReceiveParams{Brand: "acme", Source: "drop", Name: "returns.csv",
-		Path: write("returns.csv", "acme_returns.csv")})
-	if err != nil || rec.Status != outcome.Received {
-		t.Fatalf("receive: %+v %v", rec, err)
-	}
-
-	// Hold acme's lock so that both jobs wait for it, as two replicas' would.
-	holder, err := pgx.Connect(ctx, url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer holder.Close(ctx)
-	if _, err := holder.Exec(ctx, "SELECT pg_advisory_lock(29285, (SELECT id::int FROM brands WHERE slug = 'acme'))"); err != nil {
-		t.Fatal(err)
-	}
-	p := &poller.Poller{Ledger: l, Files: files, Config: cfg}
-	var wg sync.WaitGroup
-	applied := make([][]poller.Applied, 2)
-	errs := make([]error, 2)
-	for i := range 2 {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			applied[i], errs[i] = p.ApplyWaiting(ctx, rec.FileID)
-		}()
-	}
-	time.Sleep(300 * time.Millisecond) // both reach the lock
-	if _, err := holder.Exec(ctx, "SELECT pg_advisory_unlock(29285, (SELECT id::int FROM brands WHERE slug = 'acme'))"); err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan struct{})
-	go func() { wg.Wait(); close(done) }()
-	select {
-	case <-done:
-	case <-time.After(60 * time.Second):
-		t.Fatal("the jobs did not finish within 60 s")
-	}
-	if errs[0] != nil || errs[1] != nil {
-		t.Fatalf("errors %v", errs)
-	}
-	if n := len(applied[0]) + len(applied[1]); n != 1 {
-		t.Errorf("the file was reported applied %d times; want once: %+v", n, applied)
-	}
+	return cfg, l, pipe
 }

@@ -201,17 +201,6 @@ func (d *crashDB) checkCompletedOnce(t *testing.T, sum []byte) {
 	}
 }
 
-// buildReturnsd builds the real binary into a temporary folder.
-func buildReturnsd(t *testing.T) string {
-	t.Helper()
-	bin := filepath.Join(t.TempDir(), "returnsd")
-	cmd := exec.Command("go", "build", "-o", bin, ".")
-	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
-	}
-	return bin
-}
-
 // crashDB is a database that the binary runs against as a child process.
 type crashDB struct {
 	testBundle

@@ -18,7 +18,7 @@ func (e *env) runDaemon(ctx context.Context, args []string) error {
 	if len(pos) > 0 {
 		return usagef("run takes no arguments")
 	}
-	l, err := e.openLedger(ctx)
+	l, err := e.openLedgerPool(ctx, daemon.Connections(e.cfg))
 	if err != nil {
 		return err
 	}

@@ -74,13 +74,16 @@ func TestDemo(t *testing.T) {
 		if metrics == "" {
 			t.Fatalf("no /metrics URL in the story:\n%s", out)
 		}
+		pages := regexp.MustCompile(`the ops pages: (http://\S+/) \(user demo, password \w+\)`).FindStringSubmatch(out)
+		if pages == nil {
+			t.Errorf("the story does not say how to sign in to the ops pages:\n%s", out)
+		}
 		for url, want := range map[string][]string{
-			// Not the COMPLETED count: two apply jobs of one brand that overlap
-			// both count a file the first applied (the second finds it done
-			// under the brand's lock and reports it as applied).
-			metrics: {`returnsd_files_total{status="COMPLETED"}`, `returnsd_files_total{status="QUARANTINED"} 1`,
+			// Each file counted once, by the job that applied it.
+			metrics: {`returnsd_files_total{status="COMPLETED"} 4`, `returnsd_files_total{status="QUARANTINED"} 1`,
 				`returnsd_brand_negative_balance{brand="acme"} 1`, `returnsd_polls_total{source="returns-inbox"}`},
 			strings.TrimSuffix(metrics, "/metrics") + "/readyz": {`"ready": true`},
+			strings.TrimSuffix(metrics, "/metrics") + "/login":  {`name="password"`},
 		} {
 			body := httpGet(t, url)
 			for _, w := range want {

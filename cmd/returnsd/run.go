@@ -313,10 +313,16 @@ func (e *env) openBrandLedger(ctx context.Context, slug string) (*config.Brand, 
 
 // openLedger connects, checks the schema is current and syncs the config's brands.
 func (e *env) openLedger(ctx context.Context) (*ledger.Ledger, error) {
+	return e.openLedgerPool(ctx, 0)
+}
+
+// openLedgerPool is openLedger for a command that may hold up to conns
+// connections at once (see ledger.OpenPool).
+func (e *env) openLedgerPool(ctx context.Context, conns int32) (*ledger.Ledger, error) {
 	if e.cfg.Database.URL == "" {
 		return nil, errors.New("no database: set DATABASE_URL or database.url in the config")
 	}
-	l, err := ledger.Open(ctx, e.cfg.Database.URL, e.logger)
+	l, err := ledger.OpenPool(ctx, e.cfg.Database.URL, e.logger, conns)
 	if err != nil {
 		return nil, err
 	}

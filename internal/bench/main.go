@@ -8,9 +8,10 @@
 // floor, and one 100,000-row file on a 100,000-action and on a 5,000,000-action
 // ledger. And it times the lifecycle over a million due actions, the automatic
 // approval of 100,000 due inquiries (autoapprove.go), fetching 100 MB over SFTP
-// against OpenSSH's sftp client (sftp.go), and the ops pages' day view and a deep
-// page of a large file's rows (web.go). Run it with `make bench`; each phase alone
-// with its -*-only flag.
+// against OpenSSH's sftp client (sftp.go), what an idle `returnsd run` with 100
+// sources costs (idle.go), and the ops pages' day view and a deep page of a large
+// file's rows (web.go). Run it with `make bench`; each phase alone with its
+// -*-only flag.
 package main
 
 import (
@@ -24,7 +25,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -47,51 +47,46 @@ func main() {
 	flag.BoolVar(&p.smallOnly, "small-only", false, "only measure a -small-rows file on the -actions ledger against the floor")
 	flag.IntVar(&p.smallRows, "small-rows", 10_000, "rows in the small file")
 	flag.IntVar(&p.runs, "runs", 3, "paired runs per figure (each figure is their median)")
-	sftpOnly := flag.Bool("sftp-only", false, "only measure fetching 100 MB over SFTP (ingest/sftp against OpenSSH's sftp client)")
-	webOnly := flag.Bool("web-only", false, "only measure the ops pages: the day view of 1,000 files and 5,000,000 rows, page 500 of a 1,000,000-row file")
-	flag.Parse()
-	if *webOnly {
-		if err := benchWeb(context.Background()); err != nil {
-			fmt.Fprintln(os.Stderr, "bench:", err)
-			os.Exit(1)
-		}
-		return
+	// The phases that stand on their own, in the order a full run makes them.
+	phases := []struct {
+		only *bool
+		run  func(context.Context) error
+	}{
+		{flag.Bool("sftp-only", false, "only measure fetching 100 MB over SFTP (ingest/sftp against OpenSSH's sftp client)"), benchSFTP},
+		{flag.Bool("idle-only", false, "only measure the idle cost of returnsd run with 100 sources over 60 s (idle.go)"), benchIdle},
+		{flag.Bool("web-only", false, "only measure the ops pages: the day view of 1,000 files and 5,000,000 rows, page 500 of a 1,000,000-row file"), benchWeb},
 	}
-	if *sftpOnly {
-		if err := benchSFTP(context.Background()); err != nil {
+	flag.Parse()
+	fail := func(err error) {
+		if err != nil {
 			fmt.Fprintln(os.Stderr, "bench:", err)
 			os.Exit(1)
 		}
-		return
+	}
+	for _, ph := range phases {
+		if *ph.only {
+			fail(ph.run(context.Background()))
+			return
+		}
 	}
 	if *filesOnly != "" {
 		err := writeActions(filepath.Join(*filesOnly, "actions.csv"), 1, p.actions)
 		if err == nil {
 			err = writeUpdates(filepath.Join(*filesOnly, "updates.csv"), 1, p.actions, p.rows)
 		}
-		if err != nil {
-			fmt.Fprintln(os.Stderr, "bench:", err)
-			os.Exit(1)
-		}
+		fail(err)
 		return
 	}
 	if p.runs < 1 {
 		fmt.Fprintln(os.Stderr, "bench: -runs must be at least 1")
 		os.Exit(2)
 	}
-	if err := bench(context.Background(), p); err != nil {
-		fmt.Fprintln(os.Stderr, "bench:", err)
-		os.Exit(1)
+	fail(bench(context.Background(), p))
+	if p.only() {
+		return
 	}
-	if !p.only() {
-		if err := benchSFTP(context.Background()); err != nil {
-			fmt.Fprintln(os.Stderr, "bench:", err)
-			os.Exit(1)
-		}
-		if err := benchWeb(context.Background()); err != nil {
-			fmt.Fprintln(os.Stderr, "bench:", err)
-			os.Exit(1)
-		}
+	for _, ph := range phases {
+		fail(ph.run(context.Background()))
 	}
 }
 
@@ -285,19 +280,45 @@ func returnsd(ctx context.Context, bin, url string, args ...string) (time.Durati
 }
 
 // run runs the binary against url and returns its wall time, peak RSS in bytes and output.
+//
+// The peak RSS is the child's own VmHWM, sampled every 10 ms while it runs, not
+// its rusage Maxrss: Go starts a child by vfork, and Linux counts what the
+// parent had resident at the exec into the child's Maxrss (a bench holding a
+// million rows' changes made a 30 MB apply read as 150 MB).
 func run(ctx context.Context, bin, url string, args ...string) (time.Duration, int64, string, error) {
 	cmd := exec.CommandContext(ctx, bin, args...)
 	cmd.Env = append(os.Environ(), "DATABASE_URL="+url, "RETURNSD_CONFIG=")
 	var out strings.Builder
 	cmd.Stdout, cmd.Stderr = &out, &out
 	start := time.Now()
-	err := cmd.Run()
+	if err := cmd.Start(); err != nil {
+		return 0, 0, "", err
+	}
+	done, peak := make(chan struct{}), make(chan int64)
+	go func() {
+		var kb int64
+		tick := time.NewTicker(10 * time.Millisecond)
+		defer tick.Stop()
+		for {
+			if v, err := statusKB(cmd.Process.Pid, "VmHWM"); err == nil {
+				kb = max(kb, v)
+			}
+			select {
+			case <-done:
+				peak <- kb
+				return
+			case <-tick.C:
+			}
+		}
+	}()
+	err := cmd.Wait()
 	took := time.Since(start)
+	close(done)
+	kb := <-peak
 	if err != nil {
 		return 0, 0, "", fmt.Errorf("returnsd %s: %v\n%s", strings.Join(args, " "), err, out.String())
 	}
-	ru := cmd.ProcessState.SysUsage().(*syscall.Rusage)
-	return took, ru.Maxrss * 1024, out.String(), nil
+	return took, kb * 1024, out.String(), nil
 }
 
 func vacuum(ctx context.Context, url string) error {

@@ -32,6 +32,8 @@ package demo
 import (
 	"cmp"
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -47,6 +49,7 @@ import (
 	"github.com/returnsd/returnsd/internal/pgcluster"
 	"github.com/returnsd/returnsd/ledger"
 	"github.com/returnsd/returnsd/pipeline"
+	"github.com/returnsd/returnsd/web"
 )
 
 // Params say how the demo runs.
@@ -172,7 +175,7 @@ func tell(ctx context.Context, p Params, work string) (err error) {
 	logger := slog.New(slog.NewTextHandler(logTo, &slog.HandlerOptions{Level: cfg.Log.SlogLevel()}))
 
 	section(out, "The ledger: migrated; the platform's own files loaded (returnsd import)")
-	l, err := ledger.Open(ctx, cfg.Database.URL, logger)
+	l, err := ledger.OpenPool(ctx, cfg.Database.URL, logger, daemon.Connections(cfg))
 	if err != nil {
 		return fmt.Errorf("demo: %w", err)
 	}
@@ -222,7 +225,11 @@ func tell(ctx context.Context, p Params, work string) (err error) {
 	if err := w.report(ctx, out); err != nil {
 		return fmt.Errorf("demo: %w", err)
 	}
-	printOperations(out, running.addr, cluster.URL, cfgPath, srv)
+	password, err := addDemoUser(ctx, l)
+	if err != nil {
+		return fmt.Errorf("demo: %w", err)
+	}
+	printOperations(out, running.addr, cluster.URL, cfgPath, srv, password)
 	if p.ExitWhenDone {
 		return nil
 	}
@@ -305,3 +312,21 @@ func redact(u string) string {
 
 // example is the embedded example config, which the demo's config extends.
 var example = string(returnsd.ExampleConfig)
+
+// demoUser is the ops user the demo signs in to the ops pages with.
+const demoUser = "demo"
+
+// addDemoUser adds the demo's ops user with a random password, and returns it.
+func addDemoUser(ctx context.Context, l *ledger.Ledger) (string, error) {
+	secret := make([]byte, 12)
+	if _, err := rand.Read(secret); err != nil {
+		return "", err
+	}
+	password := hex.EncodeToString(secret)
+	hash, err := web.HashPassword(password, 0)
+	if err != nil {
+		return "", err
+	}
+	err = l.AddWebUser(ctx, ledger.AddWebUserParams{Name: demoUser, Role: ledger.RoleOps, PasswordHash: hash, Actor: "demo"})
+	return password, err
+}

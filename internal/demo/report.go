@@ -404,8 +404,10 @@ func printSent(out io.Writer, sent []sentFile) {
 	}
 }
 
-func printOperations(out io.Writer, addr, dbURL, cfgPath string, srv *servers) {
+func printOperations(out io.Writer, addr, dbURL, cfgPath string, srv *servers, password string) {
 	section(out, "Operations")
+	fmt.Fprintf(out, "  the ops pages: http://%s/ (user %s, password %s): the day's report, each file and\n"+
+		"    its rows, downloads, reprocess and retry, inquiries, sources, the job queue\n", addr, demoUser, password)
 	for _, p := range []string{"/metrics", "/readyz", "/healthz"} {
 		fmt.Fprintf(out, "  http://%s%s\n", addr, p)
 	}

@@ -32,27 +32,28 @@ const EnvURL = "TEST_DATABASE_URL"
 // starts (and removes afterwards) when that is not set. A server that cannot be
 // started fails the run: tests never skip for want of a database. It also checks
 // for leaked goroutines.
-func Main(m *testing.M) {
-	code := func() int {
-		if os.Getenv(EnvURL) == "" {
-			srv, err := Start(context.Background())
-			if err != nil {
-				fmt.Fprintf(os.Stderr, "pgtest: cannot start PostgreSQL (set %s to use a running one): %v\n", EnvURL, err)
-				return 1
-			}
-			defer srv.Stop()
-			os.Setenv(EnvURL, srv.URL)
+func Main(m *testing.M) { os.Exit(Run(m)) }
+
+// Run is Main without the exit: it returns the exit code, for a TestMain that
+// has its own cleanup to do before it exits.
+func Run(m *testing.M) int {
+	if os.Getenv(EnvURL) == "" {
+		srv, err := Start(context.Background())
+		if err != nil {
+			fmt.Fprintf(os.Stderr, "pgtest: cannot start PostgreSQL (set %s to use a running one): %v\n", EnvURL, err)
+			return 1
 		}
-		code := m.Run()
-		if code == 0 {
-			if err := goleak.Find(goleak.IgnoreCurrent()); err != nil {
-				fmt.Fprintf(os.Stderr, "goleak: %v\n", err)
-				return 1
-			}
+		defer srv.Stop()
+		os.Setenv(EnvURL, srv.URL)
+	}
+	code := m.Run()
+	if code == 0 {
+		if err := goleak.Find(goleak.IgnoreCurrent()); err != nil {
+			fmt.Fprintf(os.Stderr, "goleak: %v\n", err)
+			return 1
 		}
-		return code
-	}()
-	os.Exit(code)
+	}
+	return code
 }
 
 // Server is a throwaway PostgreSQL cluster in a temporary directory.
