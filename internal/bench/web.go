@@ -149,16 +149,19 @@ func ms(d time.Duration) string { return fmt.Sprintf("%.1f ms", float64(d)/float
 func generateDay(ctx context.Context, l *ledger.Ledger) (int64, error) {
 	perFile := (webRows - webBigFile) / (webFiles - 1)
 	lastFile := webRows - webBigFile - perFile*(webFiles-2)
+	_, err := l.Pool().Exec(ctx, `INSERT INTO received_files (brand_id, source, name, kind, size, sha256, status, bytes_kept,
+			received_at, finished_at, rows_total)
+		SELECT b.id, b.slug || '-drop', 'returns_' || g || '.csv', 'action-updates', 40 * n, sha256(g::text::bytea),
+			'COMPLETED', false, at, at + interval '3 seconds', n
+		FROM generate_series(1, $1::int) g
+		CROSS JOIN LATERAL (SELECT CASE g WHEN 1 THEN $2::int WHEN $1::int THEN $4::int ELSE $3::int END AS n,
+			($5::date)::timestamp AT TIME ZONE 'UTC' + (g - 1) * interval '86 seconds' AS at) x
+		JOIN brands b ON b.slug = CASE WHEN g % 3 = 0 THEN 'globex' ELSE 'acme' END`,
+		webFiles, webBigFile, perFile, lastFile, webDay)
+	if err != nil {
+		return 0, err
+	}
 	for _, q := range []string{
-		fmt.Sprintf(`INSERT INTO received_files (brand_id, source, name, kind, size, sha256, status, bytes_kept,
-				received_at, finished_at, rows_total)
-			SELECT b.id, b.slug || '-drop', 'returns_' || g || '.csv', 'action-updates', 40 * n, sha256(g::text::bytea),
-				'COMPLETED', false, at, at + interval '3 seconds', n
-			FROM generate_series(1, %[1]d) g
-			CROSS JOIN LATERAL (SELECT CASE g WHEN 1 THEN %[2]d WHEN %[1]d THEN %[4]d ELSE %[3]d END AS n,
-				timestamptz '%[5]s 00:00Z' + (g - 1) * interval '86 seconds' AS at) x
-			JOIN brands b ON b.slug = CASE WHEN g %% 3 = 0 THEN 'globex' ELSE 'acme' END`,
-			webFiles, webBigFile, perFile, lastFile, webDay),
 		`INSERT INTO ledger_events (brand_id, action_id, kind, actor, file_id, line, reason,
 				old_state, new_state, old_amount, new_amount, old_payout, new_payout)
 			SELECT f.brand_id, 1 + l % 1000000, 'REVERSE', 'source:bench', f.id, l, 'ITEM_RETURNED',
@@ -191,7 +194,7 @@ func generateDay(ctx context.Context, l *ledger.Ledger) (int64, error) {
 		}
 	}
 	var big int64
-	err := l.Pool().QueryRow(ctx, `SELECT id FROM received_files WHERE rows_total = $1`, webBigFile).Scan(&big)
+	err = l.Pool().QueryRow(ctx, `SELECT id FROM received_files WHERE rows_total = $1`, webBigFile).Scan(&big)
 	return big, err
 }
 
